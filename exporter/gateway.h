@@ -1,0 +1,136 @@
+/*
+ * gateway: the exporter as the filesystem sees it.  One struct gw owns the
+ * source, the state database, the vault and the cache, and answers in terms
+ * of destinations, teams, dates, data files and control files.  fs/ calls
+ * exactly one gw_ function per FUSE request and maps the result.
+ *
+ * Errors are negative errno values: -ENOENT for names that do not exist,
+ * -EINVAL for refused input (the reason is kept for the destination's
+ * .status), -EIO for failures whose detail is in the log.  A transient
+ * failure is never -ENOENT.
+ *
+ * Threads: every function may be called from any thread at once.
+ */
+#ifndef WAREHOUSEFS_GATEWAY_H
+#define WAREHOUSEFS_GATEWAY_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "buf.h"
+
+struct gw;
+
+struct gw_options {
+	const char *source_path;
+	const char *state_path;
+	const char *cache_dir;
+	const char *keyfile;
+	uint64_t cache_max_bytes;
+	unsigned source_check_ms;
+};
+
+/* Who asked: recorded in the audit log. */
+struct gw_caller {
+	unsigned uid;
+	int pid;
+};
+
+enum gw_kind {
+	GW_DIR,
+	GW_DATA,    /* a generated, read-only data file */
+	GW_CONTROL, /* a control or status file */
+};
+
+struct gw_attr {
+	enum gw_kind kind;
+	unsigned mode; /* permission bits */
+	uint64_t size;
+	int64_t mtime;
+};
+
+/* The control and status files of a destination directory. */
+enum gw_control {
+	GW_CONFIG,
+	GW_STATUS,
+	GW_HISTORY,
+	GW_RUN_NOW,
+	GW_PAUSE,
+	GW_RESUME,
+	GW_SYNC,
+	GW_NCONTROLS,
+};
+
+/*
+ * Opens everything (source, state, key file, cache).  Creates the state
+ * database and the key file on first use.  On failure returns a negative
+ * errno with a message for the user in err.
+ */
+int gw_open(const struct gw_options *opts, struct gw **out, struct buf *err);
+
+void gw_free(struct gw *gw);
+
+/* Receives one directory entry name; non-zero stops the listing. */
+typedef int (*gw_name_fn)(void *ctx, const char *name);
+
+/* The mount root. */
+int gw_root_stat(struct gw *gw, struct gw_attr *a);
+int gw_list_dests(struct gw *gw, gw_name_fn fn, void *ctx);
+
+/* A destination directory: -ENOENT when there is no such destination. */
+int gw_dest_stat(struct gw *gw, const char *dest, struct gw_attr *a);
+
+/* mkdir: -EINVAL for a bad name, -EEXIST, or 0. */
+int gw_dest_create(struct gw *gw, const char *dest, const struct gw_caller *who);
+
+/* rmdir: deletes the configuration and history; the bucket is untouched. */
+int gw_dest_delete(struct gw *gw, const char *dest, const struct gw_caller *who);
+
+/* The exported tree under a destination. */
+int gw_list_teams(struct gw *gw, const char *dest, gw_name_fn fn, void *ctx);
+int gw_team_stat(struct gw *gw, const char *dest, const char *team, struct gw_attr *a);
+int gw_list_dates(struct gw *gw, const char *dest, const char *team, gw_name_fn fn,
+		  void *ctx);
+int gw_date_stat(struct gw *gw, const char *dest, const char *team, const char *date,
+		 struct gw_attr *a);
+int gw_list_files(struct gw *gw, const char *dest, const char *team, const char *date,
+		  gw_name_fn fn, void *ctx);
+
+/* Materializes the file (if needed) and gives its true size and mtime. */
+int gw_file_stat(struct gw *gw, const char *dest, const char *team, const char *date,
+		 const char *name, struct gw_attr *a);
+
+/*
+ * Materializes the file and opens its cached version: *fd (owned by the
+ * caller) or a negative errno (-ENOSPC when the cache disk is full).
+ */
+int gw_file_open(struct gw *gw, const char *dest, const char *team, const char *date,
+		 const char *name, int *fd, struct gw_attr *a);
+
+/* The control file called name, or -1. */
+int gw_control_find(const char *name);
+
+/* Attributes of a control file (size of its current content). */
+int gw_control_stat(struct gw *gw, const char *dest, enum gw_control c,
+		    struct gw_attr *a);
+
+/* Current content of a readable control file. */
+int gw_control_read(struct gw *gw, const char *dest, enum gw_control c,
+		    struct buf *out);
+
+/*
+ * Checks input received so far for a writable control file (the last line
+ * may be incomplete): -EINVAL as soon as a line is known to be bad, with the
+ * reason recorded for .status.  Nothing is applied.
+ */
+int gw_control_check(struct gw *gw, const char *dest, enum gw_control c,
+		     const char *data, size_t len);
+
+/*
+ * Applies the whole input of a writable control file (at close).  All or
+ * nothing: -EINVAL with the reason in .status, and nothing changed.
+ */
+int gw_control_write(struct gw *gw, const char *dest, enum gw_control c,
+		     const char *data, size_t len, const struct gw_caller *who);
+
+#endif

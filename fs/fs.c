@@ -1,0 +1,593 @@
+/*
+ * fs: FUSE high-level operations over the gateway (see fs.h).
+ *
+ * Paths have at most four components:
+ *   /                               the mount root: one directory per destination
+ *   /DEST                           a destination, plus its control files by name
+ *   /DEST/TEAM/DATE                 the exported tree, as in the bucket
+ *   /DEST/TEAM/DATE/FILE            a data file, generated on first access
+ *
+ * Threads: libfuse calls handlers from several worker threads at once.  A
+ * struct fs_handle belongs to one open file; the kernel serializes nothing,
+ * so a handle's write buffer is guarded by its own mutex.  No handler does
+ * network I/O: data files are served from local cache files.
+ *
+ * Errors: data files are read-only (EACCES for write access, as their mode
+ * 0444 says); changes to the tree's names are EROFS; unknown names ENOENT.
+ */
+#include "fs.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/statvfs.h>
+#include <unistd.h>
+
+#include "buf.h"
+#include "log.h"
+
+#define FS_MAX_DEPTH 4
+
+struct fs_path {
+	int depth; /* number of components; 0 for the root */
+	char *part[FS_MAX_DEPTH];
+	char storage[4096];
+	int control; /* depth 2: which control file, or -1 */
+};
+
+enum fs_handle_kind {
+	FS_DATA,
+	FS_CONTROL,
+};
+
+struct fs_handle {
+	enum fs_handle_kind kind;
+	int fd;             /* FS_DATA: the cached version */
+	int control;        /* FS_CONTROL: enum gw_control */
+	int writing;        /* opened for writing */
+	char dest[64];
+
+	pthread_mutex_t lock;
+	struct buf data;    /* content snapshot taken at open, for reads */
+	struct buf input;   /* written input not yet applied */
+	int failed;         /* input refused: close reports EINVAL, applies nothing */
+};
+
+static struct fs_context *ctx(void)
+{
+	return fuse_get_context()->private_data;
+}
+
+static struct gw *gw(void)
+{
+	return ctx()->gw;
+}
+
+/* Splits path; -ENOENT if it is deeper than the tree or has odd parts. */
+static int parse_path(const char *path, struct fs_path *p)
+{
+	size_t len = strlen(path);
+
+	p->depth = 0;
+	p->control = -1;
+	if (len >= sizeof(p->storage) || path[0] != '/')
+		return -ENOENT;
+	memcpy(p->storage, path, len + 1);
+	char *s = p->storage + 1;
+	while (*s) {
+		char *slash = strchr(s, '/');
+		if (slash)
+			*slash = '\0';
+		if (!*s || strcmp(s, ".") == 0 || strcmp(s, "..") == 0 ||
+		    p->depth == FS_MAX_DEPTH)
+			return -ENOENT;
+		p->part[p->depth++] = s;
+		if (!slash)
+			break;
+		s = slash + 1;
+	}
+	if (p->depth == 2)
+		p->control = gw_control_find(p->part[1]);
+	return 0;
+}
+
+static struct gw_caller caller(void)
+{
+	struct fuse_context *c = fuse_get_context();
+	struct gw_caller who = {(unsigned)c->uid, (int)c->pid};
+
+	return who;
+}
+
+static void fill_stat(struct stat *st, const struct gw_attr *a)
+{
+	memset(st, 0, sizeof(*st));
+	st->st_uid = ctx()->uid;
+	st->st_gid = ctx()->gid;
+	st->st_mtim.tv_sec = a->mtime;
+	st->st_ctim.tv_sec = a->mtime;
+	st->st_atim.tv_sec = a->mtime;
+	if (a->kind == GW_DIR) {
+		st->st_mode = S_IFDIR | a->mode;
+		st->st_nlink = 2;
+	} else {
+		st->st_mode = S_IFREG | a->mode;
+		st->st_nlink = 1;
+		st->st_size = (off_t)a->size;
+		st->st_blocks = (blkcnt_t)((a->size + 511) / 512);
+	}
+	st->st_blksize = 128 * 1024;
+}
+
+/* Attributes of whatever path names. */
+static int stat_path(const struct fs_path *p, struct gw_attr *a)
+{
+	switch (p->depth) {
+	case 0:
+		return gw_root_stat(gw(), a);
+	case 1:
+		return gw_dest_stat(gw(), p->part[0], a);
+	case 2:
+		if (p->control >= 0)
+			return gw_control_stat(gw(), p->part[0], p->control, a);
+		return gw_team_stat(gw(), p->part[0], p->part[1], a);
+	case 3:
+		return gw_date_stat(gw(), p->part[0], p->part[1], p->part[2], a);
+	default:
+		return gw_file_stat(gw(), p->part[0], p->part[1], p->part[2], p->part[3], a);
+	}
+}
+
+static int fs_getattr(const char *path, struct stat *st, struct fuse_file_info *fi)
+{
+	struct fs_path p;
+	struct gw_attr a;
+	int ret;
+
+	(void)fi;
+	ret = parse_path(path, &p);
+	if (!ret)
+		ret = stat_path(&p, &a);
+	if (!ret)
+		fill_stat(st, &a);
+	return ret;
+}
+
+struct fill_ctx {
+	void *buf;
+	fuse_fill_dir_t filler;
+};
+
+static int fill_name(void *c, const char *name)
+{
+	struct fill_ctx *f = c;
+
+	return f->filler(f->buf, name, NULL, 0, 0);
+}
+
+static int fs_readdir(const char *path, void *buf, fuse_fill_dir_t filler, off_t off,
+		      struct fuse_file_info *fi, enum fuse_readdir_flags flags)
+{
+	struct fill_ctx f = {buf, filler};
+	struct fs_path p;
+	int ret;
+
+	(void)off;
+	(void)fi;
+	(void)flags;
+	ret = parse_path(path, &p);
+	if (ret)
+		return ret;
+	filler(buf, ".", NULL, 0, 0);
+	filler(buf, "..", NULL, 0, 0);
+	/* Control files are reachable by name but never listed. */
+	switch (p.depth) {
+	case 0:
+		return gw_list_dests(gw(), fill_name, &f);
+	case 1:
+		return gw_list_teams(gw(), p.part[0], fill_name, &f);
+	case 2:
+		if (p.control >= 0)
+			return -ENOTDIR;
+		return gw_list_dates(gw(), p.part[0], p.part[1], fill_name, &f);
+	case 3:
+		return gw_list_files(gw(), p.part[0], p.part[1], p.part[2], fill_name, &f);
+	default:
+		return -ENOTDIR;
+	}
+}
+
+static int fs_mkdir(const char *path, mode_t mode)
+{
+	struct fs_path p;
+	struct gw_caller who = caller();
+	int ret;
+
+	(void)mode;
+	ret = parse_path(path, &p);
+	if (ret)
+		return ret;
+	if (p.depth != 1)
+		return -EROFS;
+	return gw_dest_create(gw(), p.part[0], &who);
+}
+
+static int fs_rmdir(const char *path)
+{
+	struct fs_path p;
+	struct gw_caller who = caller();
+	int ret;
+
+	ret = parse_path(path, &p);
+	if (ret)
+		return ret;
+	if (p.depth != 1)
+		return -EROFS;
+	return gw_dest_delete(gw(), p.part[0], &who);
+}
+
+static struct fs_handle *handle_new(enum fs_handle_kind kind)
+{
+	struct fs_handle *h = calloc(1, sizeof(*h));
+
+	if (!h)
+		return NULL;
+	h->kind = kind;
+	h->fd = -1;
+	pthread_mutex_init(&h->lock, NULL);
+	return h;
+}
+
+static void handle_free(struct fs_handle *h)
+{
+	if (!h)
+		return;
+	if (h->fd >= 0)
+		close(h->fd);
+	buf_release(&h->data);
+	buf_release(&h->input);
+	pthread_mutex_destroy(&h->lock);
+	free(h);
+}
+
+static int open_control(const struct fs_path *p, struct fuse_file_info *fi)
+{
+	int acc = fi->flags & O_ACCMODE;
+	struct gw_attr a;
+	int ret = gw_control_stat(gw(), p->part[0], p->control, &a);
+
+	if (ret)
+		return ret;
+	if (acc != O_RDONLY && !(a.mode & 0200))
+		return -EACCES;
+	if (acc != O_WRONLY && !(a.mode & 0444))
+		return -EACCES;
+	struct fs_handle *h = handle_new(FS_CONTROL);
+	if (!h)
+		return -ENOMEM;
+	h->control = p->control;
+	h->writing = acc != O_RDONLY;
+	snprintf(h->dest, sizeof(h->dest), "%s", p->part[0]);
+	if (acc != O_WRONLY) {
+		ret = gw_control_read(gw(), h->dest, h->control, &h->data);
+		if (ret) {
+			handle_free(h);
+			return ret;
+		}
+	}
+	/* Content is made per open: no page cache, sizes may differ from stat. */
+	fi->direct_io = 1;
+	fi->fh = (uint64_t)(uintptr_t)h;
+	return 0;
+}
+
+static int fs_open(const char *path, struct fuse_file_info *fi)
+{
+	struct fs_path p;
+	struct gw_attr a;
+	int fd = -1, ret;
+
+	ret = parse_path(path, &p);
+	if (ret)
+		return ret;
+	if (p.depth == 2 && p.control >= 0)
+		return open_control(&p, fi);
+	if (p.depth != 4)
+		return p.depth < 4 ? -EISDIR : -ENOENT;
+	if ((fi->flags & O_ACCMODE) != O_RDONLY || (fi->flags & O_TRUNC))
+		return -EACCES;
+	ret = gw_file_open(gw(), p.part[0], p.part[1], p.part[2], p.part[3], &fd, &a);
+	if (ret)
+		return ret;
+	struct fs_handle *h = handle_new(FS_DATA);
+	if (!h) {
+		close(fd);
+		return -ENOMEM;
+	}
+	h->fd = fd;
+	fi->fh = (uint64_t)(uintptr_t)h;
+	return 0;
+}
+
+static struct fs_handle *handle_of(struct fuse_file_info *fi)
+{
+	return (struct fs_handle *)(uintptr_t)fi->fh;
+}
+
+static int fs_read_buf(const char *path, struct fuse_bufvec **bufp, size_t size,
+		       off_t off, struct fuse_file_info *fi)
+{
+	struct fs_handle *h = handle_of(fi);
+	struct fuse_bufvec *bv;
+
+	(void)path;
+	if (h->kind == FS_DATA) {
+		bv = malloc(sizeof(*bv));
+		if (!bv)
+			return -ENOMEM;
+		/* Hand libfuse the cache file's fd: it splices when it can. */
+		*bv = FUSE_BUFVEC_INIT(size);
+		bv->buf[0].flags = FUSE_BUF_IS_FD | FUSE_BUF_FD_SEEK;
+		bv->buf[0].fd = h->fd;
+		bv->buf[0].pos = off;
+		*bufp = bv;
+		return 0;
+	}
+	/* libfuse frees both the bufvec and the memory it points to. */
+	bv = malloc(sizeof(*bv));
+	if (!bv)
+		return -ENOMEM;
+	pthread_mutex_lock(&h->lock);
+	size_t len = h->data.len;
+	size_t n = (size_t)off < len ? len - (size_t)off : 0;
+	if (n > size)
+		n = size;
+	void *copy = malloc(n ? n : 1);
+	if (copy && n)
+		memcpy(copy, h->data.data + off, n);
+	pthread_mutex_unlock(&h->lock);
+	if (!copy) {
+		free(bv);
+		return -ENOMEM;
+	}
+	*bv = FUSE_BUFVEC_INIT(n);
+	bv->buf[0].mem = copy;
+	*bufp = bv;
+	return 0;
+}
+
+static int fs_write(const char *path, const char *data, size_t size, off_t off,
+		    struct fuse_file_info *fi)
+{
+	struct fs_handle *h = handle_of(fi);
+	int ret;
+
+	(void)path;
+	(void)off;
+	if (h->kind != FS_CONTROL || !h->writing)
+		return -EACCES;
+	pthread_mutex_lock(&h->lock);
+	if (h->failed) {
+		ret = -EINVAL;
+		goto out;
+	}
+	if (h->input.len + size > 1024 * 1024) {
+		ret = -EFBIG;
+		h->failed = 1;
+		goto out;
+	}
+	/* Input is appended in arrival order whatever the offset (O_APPEND-like). */
+	buf_add(&h->input, data, size);
+	ret = gw_control_check(gw(), h->dest, h->control, h->input.data, h->input.len);
+	if (ret) {
+		h->failed = 1;
+		goto out;
+	}
+	ret = (int)size;
+out:
+	pthread_mutex_unlock(&h->lock);
+	return ret;
+}
+
+static int fs_flush(const char *path, struct fuse_file_info *fi)
+{
+	struct fs_handle *h = handle_of(fi);
+	struct gw_caller who = caller();
+	int ret = 0;
+
+	(void)path;
+	if (h->kind != FS_CONTROL || !h->writing)
+		return 0;
+	pthread_mutex_lock(&h->lock);
+	if (h->failed) {
+		ret = -EINVAL;
+	} else if (h->input.len) {
+		/*
+		 * Apply what arrived since the last flush.  A shell's
+		 * "echo x > f" closes a dup of the fd before writing, so an
+		 * empty flush must not end the input.
+		 */
+		ret = gw_control_write(gw(), h->dest, h->control, buf_str(&h->input),
+				       h->input.len, &who);
+		if (ret)
+			h->failed = 1;
+		buf_reset(&h->input);
+	}
+	pthread_mutex_unlock(&h->lock);
+	return ret;
+}
+
+static int fs_release(const char *path, struct fuse_file_info *fi)
+{
+	(void)path;
+	handle_free(handle_of(fi));
+	return 0;
+}
+
+static int fs_truncate(const char *path, off_t size, struct fuse_file_info *fi)
+{
+	struct fs_path p;
+	int ret;
+
+	(void)fi;
+	ret = parse_path(path, &p);
+	if (ret)
+		return ret;
+	/* O_TRUNC on a control file: the input replaces nothing, so accept it. */
+	if (p.depth == 2 && p.control >= 0 && size == 0) {
+		struct gw_attr a;
+		ret = gw_control_stat(gw(), p.part[0], p.control, &a);
+		if (ret)
+			return ret;
+		return (a.mode & 0200) ? 0 : -EACCES;
+	}
+	if (p.depth == 4)
+		return -EACCES;
+	return p.depth < 4 ? -EISDIR : -ENOENT;
+}
+
+static int fs_utimens(const char *path, const struct timespec tv[2],
+		      struct fuse_file_info *fi)
+{
+	struct fs_path p;
+	struct gw_attr a;
+	int ret;
+
+	(void)tv;
+	(void)fi;
+	ret = parse_path(path, &p);
+	if (!ret)
+		ret = stat_path(&p, &a);
+	if (ret)
+		return ret;
+	if (a.kind == GW_CONTROL && (a.mode & 0200))
+		return 0;
+	return a.kind == GW_DATA ? -EACCES : -EROFS;
+}
+
+static int fs_create(const char *path, mode_t mode, struct fuse_file_info *fi)
+{
+	(void)path;
+	(void)mode;
+	(void)fi;
+	return -EROFS;
+}
+
+static int fs_unlink(const char *path)
+{
+	struct fs_path p;
+	struct gw_attr a;
+	int ret = parse_path(path, &p);
+
+	if (!ret)
+		ret = stat_path(&p, &a);
+	return ret ? ret : -EROFS;
+}
+
+static int fs_rename(const char *from, const char *to, unsigned int flags)
+{
+	(void)from;
+	(void)to;
+	(void)flags;
+	return -EROFS;
+}
+
+static int fs_link(const char *from, const char *to)
+{
+	(void)from;
+	(void)to;
+	return -EROFS;
+}
+
+static int fs_symlink(const char *target, const char *path)
+{
+	(void)target;
+	(void)path;
+	return -EROFS;
+}
+
+static int fs_mknod(const char *path, mode_t mode, dev_t dev)
+{
+	(void)path;
+	(void)mode;
+	(void)dev;
+	return -EROFS;
+}
+
+static int fs_chmod(const char *path, mode_t mode, struct fuse_file_info *fi)
+{
+	(void)path;
+	(void)mode;
+	(void)fi;
+	return -EROFS;
+}
+
+static int fs_chown(const char *path, uid_t uid, gid_t gid, struct fuse_file_info *fi)
+{
+	(void)path;
+	(void)uid;
+	(void)gid;
+	(void)fi;
+	return -EROFS;
+}
+
+static int fs_statfs(const char *path, struct statvfs *st)
+{
+	(void)path;
+	memset(st, 0, sizeof(*st));
+	st->f_bsize = 4096;
+	st->f_frsize = 4096;
+	st->f_namemax = 255;
+	return 0;
+}
+
+static void *fs_init(struct fuse_conn_info *conn, struct fuse_config *cfg)
+{
+	struct fs_context *c = ctx();
+
+	/* Reads are served from cache fds: let the kernel splice them. */
+	if (conn->capable & FUSE_CAP_SPLICE_WRITE)
+		conn->want |= FUSE_CAP_SPLICE_WRITE;
+	if (conn->capable & FUSE_CAP_SPLICE_MOVE)
+		conn->want |= FUSE_CAP_SPLICE_MOVE;
+	cfg->use_ino = 0;
+	cfg->nullpath_ok = 0;
+	cfg->entry_timeout = c->attr_timeout;
+	cfg->attr_timeout = c->attr_timeout;
+	cfg->negative_timeout = 0;
+	/* Keep the page cache while a file's size and mtime stay the same. */
+	cfg->auto_cache = 1;
+	return c;
+}
+
+static const struct fuse_operations ops = {
+	.init = fs_init,
+	.getattr = fs_getattr,
+	.readdir = fs_readdir,
+	.mkdir = fs_mkdir,
+	.rmdir = fs_rmdir,
+	.open = fs_open,
+	.read_buf = fs_read_buf,
+	.write = fs_write,
+	.flush = fs_flush,
+	.release = fs_release,
+	.truncate = fs_truncate,
+	.utimens = fs_utimens,
+	.create = fs_create,
+	.unlink = fs_unlink,
+	.rename = fs_rename,
+	.link = fs_link,
+	.symlink = fs_symlink,
+	.mknod = fs_mknod,
+	.chmod = fs_chmod,
+	.chown = fs_chown,
+	.statfs = fs_statfs,
+};
+
+const struct fuse_operations *fs_operations(void)
+{
+	return &ops;
+}

@@ -1,0 +1,386 @@
+/*
+ * main: the warehousefs daemon.  Parses the command line (our -o options,
+ * the standard FUSE ones, and the "SRC MOUNTPOINT" form mount(8) uses),
+ * checks everything that can be checked before mounting so mistakes are
+ * reported on the terminal, then mounts, daemonizes and runs the FUSE loop.
+ *
+ * SQLite handles are opened only after daemonizing (fork does not carry
+ * SQLite's POSIX locks over); the state lock is a flock, which does.
+ *
+ * Only this file calls exit().
+ */
+#include <errno.h>
+#include <fuse.h>
+#include <fuse_lowlevel.h>
+#include <limits.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "buf.h"
+#include "fs.h"
+#include "gateway.h"
+#include "log.h"
+#include "state.h"
+
+struct options {
+	char *source;
+	char *state;
+	char *cache;
+	char *keyfile;
+	char *cache_size;
+	char *log_level;
+	unsigned source_check_ms;
+	double attr_timeout;
+	char *nonopt[3];
+	int nnonopt;
+};
+
+#define OPT(t, p) {t, offsetof(struct options, p), 1}
+
+static const struct fuse_opt option_spec[] = {
+	OPT("source=%s", source),
+	OPT("state=%s", state),
+	OPT("cache=%s", cache),
+	OPT("keyfile=%s", keyfile),
+	OPT("cache_size=%s", cache_size),
+	OPT("log_level=%s", log_level),
+	OPT("source_check_ms=%u", source_check_ms),
+	OPT("attr_timeout=%lf", attr_timeout),
+	FUSE_OPT_END,
+};
+
+static void usage(const char *prog)
+{
+	printf("usage: %s [options] -o source=SRC.db MOUNTPOINT\n"
+	       "       %s SRC.db MOUNTPOINT [-o options]     (the form mount(8) uses)\n"
+	       "\n"
+	       "Exports a team's analytics data to its own S3 or S3-compatible bucket and\n"
+	       "shows the exports as files.  Each directory under MOUNTPOINT is a\n"
+	       "destination (mkdir to create one, rmdir to delete it); inside it,\n"
+	       "TEAM/DATE/analytics_daily.csv is generated from SRC.db on first read.\n"
+	       "\n"
+	       "Files of a destination (reachable by name, not listed):\n"
+	       "    .config    settings as 'key = value' lines; write lines to change them\n"
+	       "    .status    state, configuration problems and the last error\n"
+	       "\n"
+	       "warehousefs options:\n"
+	       "    -o source=FILE         analytics database (SQLite), opened read-only\n"
+	       "    -o state=FILE          state database (created on first use)\n"
+	       "                           default: /var/lib/warehousefs/state.db as root,\n"
+	       "                           ~/.local/state/warehousefs/state.db otherwise\n"
+	       "    -o cache=DIR           materialized files (created on first use)\n"
+	       "                           default: /var/cache/warehousefs as root,\n"
+	       "                           ~/.cache/warehousefs otherwise\n"
+	       "    -o keyfile=FILE        32-byte master key for secrets, mode 0600\n"
+	       "                           (created on first use); default:\n"
+	       "                           $CREDENTIALS_DIRECTORY/warehousefs.key when set,\n"
+	       "                           else master.key beside the state database\n"
+	       "    -o cache_size=SIZE     bound of the cache, e.g. 512M, 20G (default 4G)\n"
+	       "    -o source_check_ms=N   look for source changes at most every N ms\n"
+	       "                           (default 1000)\n"
+	       "    -o attr_timeout=SECS   kernel attribute cache time (default 1)\n"
+	       "    -o log_level=LEVEL     error, warning, info (default) or debug\n"
+	       "\n"
+	       "Logs go to stderr in the foreground (-f), to syslog otherwise.\n"
+	       "\n"
+	       "Example fstab line:\n"
+	       "    /var/lib/analytics.db /mnt/warehouse fuse.warehousefs "
+	       "state=/var/lib/warehousefs/state.db,cache=/var/cache/warehousefs,"
+	       "keyfile=/etc/warehousefs/master.key 0 0\n"
+	       "\n",
+	       prog, prog);
+}
+
+static int collect_nonopt(void *data, const char *arg, int key, struct fuse_args *out)
+{
+	struct options *o = data;
+
+	(void)out;
+	if (key != FUSE_OPT_KEY_NONOPT)
+		return 1;
+	if (o->nnonopt == 3)
+		return 1;
+	o->nonopt[o->nnonopt++] = strdup(arg);
+	return 0;
+}
+
+/* Makes path absolute: the daemon changes to / when it detaches. */
+static char *absolute(const char *path)
+{
+	char cwd[PATH_MAX];
+	struct buf b = BUF_INIT;
+
+	if (path[0] == '/')
+		return strdup(path);
+	if (!getcwd(cwd, sizeof(cwd)))
+		return strdup(path);
+	buf_addf(&b, "%s/%s", cwd, path);
+	return buf_detach(&b, NULL);
+}
+
+static char *home_path(const char *env, const char *fallback, const char *rest)
+{
+	struct buf b = BUF_INIT;
+	const char *base = getenv(env);
+
+	if (base && base[0] == '/') {
+		buf_addf(&b, "%s/%s", base, rest);
+	} else {
+		const char *home = getenv("HOME");
+		buf_addf(&b, "%s/%s/%s", home ? home : "/tmp", fallback, rest);
+	}
+	return buf_detach(&b, NULL);
+}
+
+/* mkdir -p of the directory part of path (for defaults). */
+static void make_parent(const char *path, int with_last)
+{
+	char tmp[PATH_MAX];
+
+	snprintf(tmp, sizeof(tmp), "%s", path);
+	if (!with_last) {
+		char *slash = strrchr(tmp, '/');
+		if (!slash || slash == tmp)
+			return;
+		*slash = '\0';
+	}
+	for (char *p = tmp + 1; *p; p++) {
+		if (*p != '/')
+			continue;
+		*p = '\0';
+		mkdir(tmp, 0700);
+		*p = '/';
+	}
+	mkdir(tmp, 0700);
+}
+
+static int parse_size(const char *s, uint64_t *out)
+{
+	char *end;
+	errno = 0;
+	double v = strtod(s, &end);
+
+	if (errno || end == s || v < 0)
+		return -EINVAL;
+	switch (*end) {
+	case 'k': case 'K': v *= 1024; end++; break;
+	case 'm': case 'M': v *= 1024.0 * 1024; end++; break;
+	case 'g': case 'G': v *= 1024.0 * 1024 * 1024; end++; break;
+	case 't': case 'T': v *= 1024.0 * 1024 * 1024 * 1024; end++; break;
+	default: break;
+	}
+	if (*end == 'i' || *end == 'B')
+		end++;
+	if (*end == 'B')
+		end++;
+	if (*end)
+		return -EINVAL;
+	*out = (uint64_t)v;
+	return 0;
+}
+
+/* Fills defaults and makes paths absolute.  0, or 2 for a usage error. */
+static int resolve(struct options *o, struct gw_options *g)
+{
+	int root = geteuid() == 0;
+	char *p;
+
+	if (!o->state) {
+		o->state = root ? strdup("/var/lib/warehousefs/state.db")
+				: home_path("XDG_STATE_HOME", ".local/state",
+					    "warehousefs/state.db");
+		make_parent(o->state, 0);
+	}
+	if (!o->cache) {
+		o->cache = root ? strdup("/var/cache/warehousefs")
+				: home_path("XDG_CACHE_HOME", ".cache", "warehousefs");
+		make_parent(o->cache, 1);
+	}
+	if (!o->keyfile) {
+		const char *creds = getenv("CREDENTIALS_DIRECTORY");
+		struct buf b = BUF_INIT;
+		if (creds)
+			buf_addf(&b, "%s/warehousefs.key", creds);
+		else {
+			const char *slash = strrchr(o->state, '/');
+			buf_add(&b, o->state, slash ? (size_t)(slash - o->state) : 0);
+			buf_adds(&b, slash ? "/master.key" : "master.key");
+		}
+		o->keyfile = buf_detach(&b, NULL);
+	}
+	p = absolute(o->source);
+	free(o->source);
+	o->source = p;
+	p = absolute(o->state);
+	free(o->state);
+	o->state = p;
+	p = absolute(o->cache);
+	free(o->cache);
+	o->cache = p;
+	p = absolute(o->keyfile);
+	free(o->keyfile);
+	o->keyfile = p;
+
+	g->source_path = o->source;
+	g->state_path = o->state;
+	g->cache_dir = o->cache;
+	g->keyfile = o->keyfile;
+	g->source_check_ms = o->source_check_ms;
+	g->cache_max_bytes = 4ULL << 30;
+	if (o->cache_size && parse_size(o->cache_size, &g->cache_max_bytes) < 0) {
+		fprintf(stderr, "warehousefs: invalid cache_size '%s': use a number with "
+			"an optional K, M, G or T suffix\n", o->cache_size);
+		return 2;
+	}
+	return 0;
+}
+
+static enum log_level parse_level(const char *s)
+{
+	if (!s)
+		return LOG_LEVEL_INFO;
+	if (strcmp(s, "error") == 0)
+		return LOG_LEVEL_ERROR;
+	if (strncmp(s, "warn", 4) == 0)
+		return LOG_LEVEL_WARN;
+	if (strcmp(s, "debug") == 0)
+		return LOG_LEVEL_DEBUG;
+	return LOG_LEVEL_INFO;
+}
+
+int main(int argc, char *argv[])
+{
+	struct fuse_args args = FUSE_ARGS_INIT(argc, argv);
+	struct fuse_cmdline_opts cmd = {0};
+	struct options o = {0};
+	struct gw_options g = {0};
+	struct fs_context fsc = {0};
+	struct fuse_loop_config *loop = NULL;
+	struct fuse *fuse = NULL;
+	struct buf err = BUF_INIT;
+	struct gw *check = NULL;
+	int ret = 1, mounted = 0;
+
+	o.source_check_ms = 1000;
+	o.attr_timeout = 1.0;
+	if (fuse_opt_parse(&args, &o, option_spec, collect_nonopt) < 0)
+		return 2;
+	/* "SRC MOUNTPOINT": mount(8) passes the fstab source first. */
+	if (o.nnonopt == 2) {
+		if (o.source) {
+			fprintf(stderr, "warehousefs: source given twice ('%s' and '%s')\n",
+				o.source, o.nonopt[0]);
+			return 2;
+		}
+		o.source = strdup(o.nonopt[0]);
+		fuse_opt_add_arg(&args, o.nonopt[1]);
+	} else if (o.nnonopt == 1) {
+		fuse_opt_add_arg(&args, o.nonopt[0]);
+	} else if (o.nnonopt > 2) {
+		fprintf(stderr, "warehousefs: too many arguments; see --help\n");
+		return 2;
+	}
+	if (fuse_parse_cmdline(&args, &cmd) != 0)
+		return 2;
+	if (cmd.show_help) {
+		usage(argv[0]);
+		printf("FUSE options:\n");
+		fuse_cmdline_help();
+		fuse_lib_help(&args);
+		ret = 0;
+		goto out;
+	}
+	if (cmd.show_version) {
+		printf("warehousefs %s\n", WAREHOUSEFS_VERSION);
+		printf("using FUSE library %s\n", fuse_pkgversion());
+		ret = 0;
+		goto out;
+	}
+	if (!cmd.mountpoint) {
+		fprintf(stderr, "warehousefs: no mount point given; usage: warehousefs "
+			"-o source=SRC.db MOUNTPOINT (see --help)\n");
+		ret = 2;
+		goto out;
+	}
+	if (!o.source) {
+		fprintf(stderr, "warehousefs: no source database given: use -o "
+			"source=FILE or 'warehousefs SRC.db MOUNTPOINT'\n");
+		ret = 2;
+		goto out;
+	}
+	ret = resolve(&o, &g);
+	if (ret)
+		goto out;
+	ret = 1;
+	log_init(0, cmd.debug ? LOG_LEVEL_DEBUG : parse_level(o.log_level));
+
+	/* One daemon per state database; the flock survives daemonizing. */
+	if (state_lock(o.state, &err) < 0) {
+		fprintf(stderr, "warehousefs: %s\n", buf_str(&err));
+		goto out;
+	}
+	/* Check everything now, while the user can still see the message. */
+	if (gw_open(&g, &check, &err) < 0) {
+		fprintf(stderr, "warehousefs: %s\n", buf_str(&err));
+		goto out;
+	}
+	gw_free(check);
+
+	fsc.uid = getuid();
+	fsc.gid = getgid();
+	fsc.attr_timeout = o.attr_timeout;
+	fuse = fuse_new(&args, fs_operations(), sizeof(struct fuse_operations), &fsc);
+	if (!fuse)
+		goto out;
+	if (fuse_mount(fuse, cmd.mountpoint) != 0)
+		goto out;
+	mounted = 1;
+	if (fuse_daemonize(cmd.foreground) != 0)
+		goto out;
+	if (!cmd.foreground)
+		log_init(1, cmd.debug ? LOG_LEVEL_DEBUG : parse_level(o.log_level));
+	if (gw_open(&g, &fsc.gw, &err) < 0) {
+		log_error("%s", buf_str(&err));
+		goto out;
+	}
+	if (fuse_set_signal_handlers(fuse_get_session(fuse)) != 0)
+		goto out;
+	log_info("mounted '%s' on '%s' (state '%s', cache '%s')", o.source,
+		 cmd.mountpoint, o.state, o.cache);
+	if (cmd.singlethread) {
+		ret = fuse_loop(fuse);
+	} else {
+		loop = fuse_loop_cfg_create();
+		fuse_loop_cfg_set_clone_fd(loop, cmd.clone_fd);
+		fuse_loop_cfg_set_max_threads(loop, cmd.max_threads && cmd.max_threads <= 100000
+							      ? cmd.max_threads : 10);
+		fuse_loop_cfg_set_idle_threads(loop, cmd.max_idle_threads);
+		ret = fuse_loop_mt(fuse, loop);
+	}
+	ret = ret ? 1 : 0;
+	fuse_remove_signal_handlers(fuse_get_session(fuse));
+	log_info("unmounting '%s'", cmd.mountpoint);
+out:
+	if (mounted)
+		fuse_unmount(fuse);
+	if (fuse)
+		fuse_destroy(fuse);
+	gw_free(fsc.gw);
+	fuse_loop_cfg_destroy(loop);
+	buf_release(&err);
+	free(cmd.mountpoint);
+	fuse_opt_free_args(&args);
+	for (int i = 0; i < o.nnonopt; i++)
+		free(o.nonopt[i]);
+	free(o.source);
+	free(o.state);
+	free(o.cache);
+	free(o.keyfile);
+	free(o.cache_size);
+	free(o.log_level);
+	return ret;
+}
