@@ -214,8 +214,12 @@ static int cmp_used(const void *a, const void *b)
 	return x->used < y->used ? -1 : x->used > y->used;
 }
 
-/* Evicts LRU versions down to 90% of the limit.  Called with c->lock held. */
-static void evict_locked(struct cache *c)
+/*
+ * Evicts LRU versions down to 90% of the limit, except keep_sha (the version
+ * just committed, about to be opened: a file bigger than the cache must
+ * still be served).  Called with c->lock held.
+ */
+static void evict_locked(struct cache *c, const char *keep_sha)
 {
 	if (c->bytes <= c->max_bytes || !c->index.count)
 		return;
@@ -230,6 +234,8 @@ static void evict_locked(struct cache *c)
 	uint64_t target = c->max_bytes / 10 * 9;
 	for (size_t i = 0; i < n && c->bytes > target; i++) {
 		char path[4096];
+		if (strcmp(all[i]->sha256, keep_sha) == 0)
+			continue;
 		if (c->keep && c->keep(c->keep_ctx, all[i]->sha256))
 			continue;
 		cache_version_path(c, all[i]->sha256, path, sizeof(path));
@@ -271,7 +277,7 @@ int cache_commit(struct cache *c, struct cache_tmp *t, const char *sha256,
 		unlink(t->path);
 	} else {
 		add_entry(c, sha256, size);
-		evict_locked(c);
+		evict_locked(c, sha256);
 	}
 	pthread_mutex_unlock(&c->lock);
 	return ret;

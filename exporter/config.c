@@ -7,6 +7,7 @@
 #include "config.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -408,7 +409,14 @@ static int parse_line(char *line, int lineno, struct config_input *in, struct bu
 		return 0;
 	char *eq = strchr(s, '=');
 	if (!eq) {
-		buf_addf(why, "line %d: expected 'key = value', got '%.40s'", lineno, s);
+		/* Never echo the line: it may be a secret written without its key. */
+		char word[64];
+		snprintf(word, sizeof(word), "%.*s", (int)strcspn(s, " \t"), s);
+		if (config_key_find(word))
+			buf_addf(why, "line %d: expected 'key = value', got '%s' without '='",
+				 lineno, word);
+		else
+			buf_addf(why, "line %d: expected 'key = value'", lineno);
 		return -EINVAL;
 	}
 	*eq = '\0';
@@ -475,6 +483,12 @@ int config_parse(const char *text, size_t len, int final, struct config_input *o
 		buf_add(&line, text + start, end - start);
 		if (line.len && line.data[line.len - 1] == '\r')
 			buf_setlen(&line, line.len - 1);
+		/* Checked first, so that no message echoes bytes that are not text. */
+		if (!valid_utf8((const unsigned char *)line.data, line.len)) {
+			buf_addf(why, "line %d: not valid UTF-8 text", lineno);
+			ret = -EINVAL;
+			break;
+		}
 		ret = parse_line(line.data, lineno, out, why);
 		if (ret)
 			break;

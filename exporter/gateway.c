@@ -6,6 +6,10 @@
  * files with its single-flight generation (two readers of a file that is
  * being generated wait for one generation).
  *
+ * Every version materialized through a configured destination is queued
+ * for upload (queue.h) before the request that made it is answered, then
+ * the sync workers are kicked.
+ *
  * Threads: FUSE worker threads call in concurrently.
  *   gw->dest_lock  protects gw->dests and every struct gw_dest in it.
  *   gw->file_lock  protects gw->files and every struct gw_file in it;
@@ -13,7 +17,7 @@
  * Lock order: dest_lock, then file_lock; neither is held while generating,
  * while writing the cache or during a state-database call.
  */
-#include "gateway.h"
+#include "gateway_int.h"
 
 #include <errno.h>
 #include <pthread.h>
@@ -30,67 +34,17 @@
 #include "format.h"
 #include "hmap.h"
 #include "log.h"
+#include "queue.h"
 #include "source.h"
 #include "state.h"
+#include "sync.h"
 #include "vault.h"
-
-#define GW_MAX_KEYS 32
 
 static const char KEYCHECK_META[] = "vault_check";
 static const char KEYCHECK_AAD[] = "warehousefs key check";
 static const char KEYCHECK_TEXT[] = "warehousefs";
 
-static const char *const control_names[GW_NCONTROLS] = {
-	[GW_CONFIG] = ".config", [GW_STATUS] = ".status",   [GW_HISTORY] = ".history",
-	[GW_RUN_NOW] = ".run-now", [GW_PAUSE] = ".pause", [GW_RESUME] = ".resume",
-	[GW_SYNC] = ".sync",
-};
-
-struct gw_dest {
-	struct hmap_entry node;
-	int64_t id;
-	char name[64];
-	int64_t created_at;
-	int paused;
-	char *values[GW_MAX_KEYS]; /* plain settings; NULL when unset */
-	int secret_set[GW_MAX_KEYS];
-};
-
-/* What the tree of a destination needs, copied out under dest_lock. */
-struct dest_view {
-	int64_t id;
-	int64_t created_at;
-	char team_id[256];
-	char datasets[256];
-	const struct format_ops *fmt;
-};
-
-struct gw_file {
-	struct hmap_entry node;
-	char *key; /* team \0 date \0 name, as one allocation */
-	size_t keylen;
-	int busy;      /* a thread is generating it */
-	int valid;     /* fields below describe the current version */
-	uint64_t gen;  /* source generation it was checked against */
-	struct state_file version;
-};
-
-struct gw {
-	struct source *src;
-	struct state *state;
-	struct vault *vault;
-	struct cache *cache;
-	int64_t started_at;
-
-	pthread_mutex_t dest_lock;
-	struct hmap dests;
-
-	pthread_mutex_t file_lock;
-	pthread_cond_t file_cond;
-	struct hmap files;
-};
-
-static int key_index(const struct config_key *k)
+int gw_key_index(const struct config_key *k)
 {
 	for (int i = 0; config_key_at(i); i++)
 		if (config_key_at(i) == k)
@@ -103,7 +57,7 @@ static int dest_eq(const struct hmap_entry *e, const void *key)
 	return strcmp(((const struct gw_dest *)e)->name, key) == 0;
 }
 
-static struct gw_dest *dest_find(struct gw *gw, const char *name)
+struct gw_dest *gw_dest_find(struct gw *gw, const char *name)
 {
 	return (struct gw_dest *)hmap_find(&gw->dests, hmap_hash(name, strlen(name)),
 					   dest_eq, name);
@@ -119,10 +73,10 @@ static void dest_free(struct gw_dest *d)
 }
 
 /* The effective value of a plain setting: stored, or its default. */
-static const char *dest_value(const struct gw_dest *d, const char *name)
+const char *gw_dest_value(const struct gw_dest *d, const char *name)
 {
 	const struct config_key *k = config_key_find(name);
-	int i = key_index(k);
+	int i = gw_key_index(k);
 
 	return d->values[i] ? d->values[i] : k->default_value;
 }
@@ -131,7 +85,7 @@ static int load_setting(void *ctx, const char *key, const void *value, size_t le
 {
 	struct gw_dest *d = ctx;
 	const struct config_key *k = config_key_find(key);
-	int i = key_index(k);
+	int i = gw_key_index(k);
 
 	if (i < 0) {
 		log_warn("destination '%s': ignoring unknown stored setting '%s'", d->name,
@@ -206,11 +160,12 @@ out:
 	return ret;
 }
 
-static int keep_recorded(void *ctx, const char *sha)
+/* The cache keeps every version that still has to be uploaded. */
+static int keep_unsent(void *ctx, const char *sha)
 {
-	(void)ctx;
-	(void)sha;
-	return 0;
+	struct gw *gw = ctx;
+
+	return queue_needs(gw->state, sha) != 0;
 }
 
 int gw_open(const struct gw_options *o, struct gw **out, struct buf *err)
@@ -239,7 +194,10 @@ int gw_open(const struct gw_options *o, struct gw **out, struct buf *err)
 	ret = cache_open(o->cache_dir, o->cache_max_bytes, &gw->cache, err);
 	if (ret)
 		goto out;
-	cache_set_keep(gw->cache, keep_recorded, gw);
+	cache_set_keep(gw->cache, keep_unsent, gw);
+	gw->state_path = strdup(o->state_path);
+	gw->sync_opts = o->sync;
+	gw->max_sync_waiters = o->max_sync_waiters ? o->max_sync_waiters : 8;
 	ret = load_dests(gw);
 	if (ret) {
 		buf_addf(err, "cannot load destinations from '%s'", o->state_path);
@@ -252,6 +210,12 @@ out:
 	return ret;
 }
 
+int gw_start(struct gw *gw, struct buf *err)
+{
+	return sync_start(&gw->sync_opts, gw->state_path, gw->vault, gw->cache, &gw->sync,
+			  err);
+}
+
 void gw_free(struct gw *gw)
 {
 	struct hmap_entry *e, *next;
@@ -259,6 +223,8 @@ void gw_free(struct gw *gw)
 
 	if (!gw)
 		return;
+	sync_stop(gw->sync);
+	free(gw->state_path);
 	for (e = hmap_next(&gw->dests, &b, NULL); e; e = next) {
 		next = hmap_next(&gw->dests, &b, e);
 		dest_free((struct gw_dest *)e);
@@ -282,18 +248,25 @@ void gw_free(struct gw *gw)
 }
 
 /* Copies what the tree needs of a destination: 0 or -ENOENT. */
-static int dest_view(struct gw *gw, const char *name, struct dest_view *v)
+int gw_dest_view(struct gw *gw, const char *name, struct dest_view *v)
 {
 	int ret = -ENOENT;
 
 	pthread_mutex_lock(&gw->dest_lock);
-	struct gw_dest *d = dest_find(gw, name);
+	struct gw_dest *d = gw_dest_find(gw, name);
 	if (d) {
+		struct buf missing = BUF_INIT;
+		gw_missing_keys(d, &missing);
+		v->configured = missing.len == 0;
+		buf_release(&missing);
 		v->id = d->id;
 		v->created_at = d->created_at;
-		snprintf(v->team_id, sizeof(v->team_id), "%s", dest_value(d, "team_id"));
-		snprintf(v->datasets, sizeof(v->datasets), "%s", dest_value(d, "datasets"));
-		v->fmt = format_find(dest_value(d, "format"));
+		v->paused = d->paused;
+		snprintf(v->bucket, sizeof(v->bucket), "%s", gw_dest_value(d, "bucket"));
+		snprintf(v->prefix, sizeof(v->prefix), "%s", gw_dest_value(d, "prefix"));
+		snprintf(v->team_id, sizeof(v->team_id), "%s", gw_dest_value(d, "team_id"));
+		snprintf(v->datasets, sizeof(v->datasets), "%s", gw_dest_value(d, "datasets"));
+		v->fmt = format_find(gw_dest_value(d, "format"));
 		if (!v->fmt)
 			v->fmt = &format_csv;
 		ret = 0;
@@ -302,7 +275,7 @@ static int dest_view(struct gw *gw, const char *name, struct dest_view *v)
 	return ret;
 }
 
-static void dir_attr(struct gw_attr *a, unsigned mode, int64_t mtime)
+void gw_dir_attr(struct gw_attr *a, unsigned mode, int64_t mtime)
 {
 	a->kind = GW_DIR;
 	a->mode = mode;
@@ -312,7 +285,7 @@ static void dir_attr(struct gw_attr *a, unsigned mode, int64_t mtime)
 
 int gw_root_stat(struct gw *gw, struct gw_attr *a)
 {
-	dir_attr(a, 0755, gw->started_at);
+	gw_dir_attr(a, 0755, gw->started_at);
 	return 0;
 }
 
@@ -352,14 +325,14 @@ int gw_list_dests(struct gw *gw, gw_name_fn fn, void *ctx)
 int gw_dest_stat(struct gw *gw, const char *dest, struct gw_attr *a)
 {
 	struct dest_view v;
-	int ret = dest_view(gw, dest, &v);
+	int ret = gw_dest_view(gw, dest, &v);
 
 	if (!ret)
-		dir_attr(a, 0755, v.created_at);
+		gw_dir_attr(a, 0755, v.created_at);
 	return ret;
 }
 
-static void audit(struct gw *gw, const struct gw_caller *who, const char *dest,
+void gw_audit(struct gw *gw, const struct gw_caller *who, const char *dest,
 		  const char *action, const char *detail)
 {
 	if (state_audit_add(gw->state, clock_now(), who ? who->uid : 0, who ? who->pid : 0,
@@ -386,7 +359,7 @@ int gw_dest_create(struct gw *gw, const char *name, const struct gw_caller *who)
 	pthread_mutex_lock(&gw->dest_lock);
 	hmap_insert(&gw->dests, &d->node, hmap_hash(name, strlen(name)));
 	pthread_mutex_unlock(&gw->dest_lock);
-	audit(gw, who, name, "create", NULL);
+	gw_audit(gw, who, name, "create", NULL);
 	log_info("created destination '%s'", name);
 	return 0;
 }
@@ -398,12 +371,12 @@ int gw_dest_delete(struct gw *gw, const char *name, const struct gw_caller *who)
 	if (ret)
 		return ret;
 	pthread_mutex_lock(&gw->dest_lock);
-	struct gw_dest *d = dest_find(gw, name);
+	struct gw_dest *d = gw_dest_find(gw, name);
 	if (d)
 		hmap_remove(&gw->dests, &d->node);
 	pthread_mutex_unlock(&gw->dest_lock);
 	dest_free(d);
-	audit(gw, who, name, "delete", NULL);
+	gw_audit(gw, who, name, "delete", NULL);
 	log_info("deleted destination '%s' (objects in the bucket are kept)", name);
 	return 0;
 }
@@ -432,10 +405,22 @@ static int pass_valid_team(void *ctx, const char *team)
 	return f->fn(f->ctx, team);
 }
 
+/* Lists only dates that a lookup accepts (a '/' would even break readdir). */
+static int pass_valid_date(void *ctx, const char *date)
+{
+	struct team_filter *f = ctx;
+
+	if (!config_valid_date(date)) {
+		log_debug("skipping date that is not a calendar date: '%.64s'", date);
+		return 0;
+	}
+	return f->fn(f->ctx, date);
+}
+
 int gw_list_teams(struct gw *gw, const char *dest, gw_name_fn fn, void *ctx)
 {
 	struct dest_view v;
-	int ret = dest_view(gw, dest, &v);
+	int ret = gw_dest_view(gw, dest, &v);
 
 	if (ret || !v.team_id[0])
 		return ret;
@@ -453,7 +438,7 @@ int gw_list_teams(struct gw *gw, const char *dest, gw_name_fn fn, void *ctx)
 int gw_team_stat(struct gw *gw, const char *dest, const char *team, struct gw_attr *a)
 {
 	struct dest_view v;
-	int ret = dest_view(gw, dest, &v);
+	int ret = gw_dest_view(gw, dest, &v);
 
 	if (ret)
 		return ret;
@@ -464,7 +449,7 @@ int gw_team_stat(struct gw *gw, const char *dest, const char *team, struct gw_at
 		return ret;
 	if (!ret)
 		return -ENOENT;
-	dir_attr(a, 0555, v.created_at);
+	gw_dir_attr(a, 0555, v.created_at);
 	return 0;
 }
 
@@ -472,13 +457,14 @@ int gw_list_dates(struct gw *gw, const char *dest, const char *team, gw_name_fn 
 		  void *ctx)
 {
 	struct dest_view v;
-	int ret = dest_view(gw, dest, &v);
+	int ret = gw_dest_view(gw, dest, &v);
 
 	if (ret)
 		return ret;
 	if (!team_visible(&v, team))
 		return -ENOENT;
-	return source_list_dates(gw->src, team, fn, ctx);
+	struct team_filter f = {fn, ctx};
+	return source_list_dates(gw->src, team, pass_valid_date, &f);
 }
 
 int gw_date_stat(struct gw *gw, const char *dest, const char *team, const char *date,
@@ -486,7 +472,7 @@ int gw_date_stat(struct gw *gw, const char *dest, const char *team, const char *
 {
 	struct dest_view v;
 	int64_t day;
-	int ret = dest_view(gw, dest, &v);
+	int ret = gw_dest_view(gw, dest, &v);
 
 	if (ret)
 		return ret;
@@ -498,7 +484,7 @@ int gw_date_stat(struct gw *gw, const char *dest, const char *team, const char *
 	if (!ret)
 		return -ENOENT;
 	/* A date directory's mtime is its day: stable, so rsync -a stays quiet. */
-	dir_attr(a, 0555, day);
+	gw_dir_attr(a, 0555, day);
 	return 0;
 }
 
@@ -547,7 +533,7 @@ int gw_list_files(struct gw *gw, const char *dest, const char *team, const char 
 
 	if (ret)
 		return ret;
-	ret = dest_view(gw, dest, &v);
+	ret = gw_dest_view(gw, dest, &v);
 	if (ret)
 		return ret;
 	struct list_ctx l = {fn, ctx};
@@ -585,7 +571,8 @@ static int file_eq(const struct hmap_entry *e, const void *key)
  */
 static int materialize(struct gw *gw, const char *team, const char *date,
 		       const char *name, const struct dataset *ds,
-		       const struct format_ops *fmt, int force, struct state_file *out)
+		       const struct format_ops *fmt, int force, struct state_file *out,
+		       struct gw_file **entry)
 {
 	struct buf key = BUF_INIT;
 	struct state_file prev, cur;
@@ -616,6 +603,7 @@ static int materialize(struct gw *gw, const char *team, const char *date,
 	}
 	while (f->busy)
 		pthread_cond_wait(&gw->file_cond, &gw->file_lock);
+	*entry = f;
 	if (f->valid && f->gen == gen && !force) {
 		*out = f->version;
 		pthread_mutex_unlock(&gw->file_lock);
@@ -654,7 +642,13 @@ static int materialize(struct gw *gw, const char *team, const char *date,
 		/* Same bytes: the file keeps its mtime, so copies stay in sync. */
 		cur.mtime = prev.mtime;
 	} else {
+		/*
+		 * A new version looks newer than the one it replaces even
+		 * within the same second: rsync compares only size and mtime.
+		 */
 		cur.mtime = clock_now();
+		if (have_prev && cur.mtime <= prev.mtime)
+			cur.mtime = prev.mtime + 1;
 		ret = state_file_put(gw->state, team, date, name, &cur);
 		if (ret)
 			goto done;
@@ -666,6 +660,8 @@ done:
 	pthread_mutex_lock(&gw->file_lock);
 	f->busy = 0;
 	if (!ret) {
+		if (strcmp(f->version.sha256, cur.sha256) != 0)
+			f->nenqueued = 0;
 		f->valid = 1;
 		f->gen = gen;
 		f->version = cur;
@@ -679,14 +675,72 @@ done:
 	return ret;
 }
 
-/* Resolves a data file path to its dataset and materializes it. */
-static int file_version(struct gw *gw, const char *dest, const char *team,
+/*
+ * Queues the version for upload to the destination it was read through,
+ * unless that is already known to be done.  Runs before the FUSE request
+ * is answered, so an acknowledged read is never lost for the bucket.
+ */
+static int ensure_queued(struct gw *gw, const struct dest_view *v, struct gw_file *f,
+			 const char *team, const char *date, const char *name,
+			 const struct state_file *ver, const struct format_ops *fmt)
+{
+	struct buf key = BUF_INIT, object = BUF_INIT;
+	int known = 0, queued = 0, ret;
+
+	if (!v->configured)
+		return 0;
+	pthread_mutex_lock(&gw->file_lock);
+	if (strcmp(f->version.sha256, ver->sha256) == 0)
+		for (int i = 0; i < f->nenqueued; i++)
+			known |= f->enqueued[i] == v->id;
+	pthread_mutex_unlock(&gw->file_lock);
+	if (known)
+		return 0;
+	buf_addf(&key, "%s/%s/%s", team, date, name);
+	buf_addf(&object, "%s%s", v->prefix, buf_str(&key));
+	struct queue_new n = {
+		.dest_id = v->id,
+		.key = buf_str(&key),
+		.sha256 = ver->sha256,
+		.size = ver->size,
+		.content_type = fmt->content_type,
+		.bucket = v->bucket,
+		.object_key = buf_str(&object),
+		.now = clock_now(),
+	};
+	ret = queue_enqueue(gw->state, &n, &queued);
+	if (ret) {
+		log_error("cannot queue '%s' for upload to '%s'", buf_str(&key), v->bucket);
+		ret = -EIO;
+		goto out;
+	}
+	pthread_mutex_lock(&gw->file_lock);
+	if (strcmp(f->version.sha256, ver->sha256) == 0) {
+		if (f->nenqueued == GW_ENQUEUED_MAX) {
+			memmove(f->enqueued, f->enqueued + 1,
+				(GW_ENQUEUED_MAX - 1) * sizeof(f->enqueued[0]));
+			f->nenqueued--;
+		}
+		f->enqueued[f->nenqueued++] = v->id;
+	}
+	pthread_mutex_unlock(&gw->file_lock);
+	if (queued)
+		sync_kick(gw->sync);
+out:
+	buf_release(&key);
+	buf_release(&object);
+	return ret;
+}
+
+/* Resolves a data file path to its dataset, materializes and queues it. */
+int gw_file_version(struct gw *gw, const char *dest, const char *team,
 			const char *date, const char *name, int force,
 			struct state_file *out)
 {
 	struct dest_view v;
+	struct gw_file *f = NULL;
 	int64_t day;
-	int ret = dest_view(gw, dest, &v);
+	int ret = gw_dest_view(gw, dest, &v);
 
 	if (ret)
 		return ret;
@@ -696,7 +750,10 @@ static int file_version(struct gw *gw, const char *dest, const char *team,
 	each_file_name(&v, find_one, &fc);
 	if (!fc.found)
 		return -ENOENT;
-	return materialize(gw, team, date, name, fc.found, v.fmt, force, out);
+	ret = materialize(gw, team, date, name, fc.found, v.fmt, force, out, &f);
+	if (ret)
+		return ret;
+	return ensure_queued(gw, &v, f, team, date, name, out, v.fmt);
 }
 
 static void data_attr(struct gw_attr *a, const struct state_file *f)
@@ -711,7 +768,7 @@ int gw_file_stat(struct gw *gw, const char *dest, const char *team, const char *
 		 const char *name, struct gw_attr *a)
 {
 	struct state_file f;
-	int ret = file_version(gw, dest, team, date, name, 0, &f);
+	int ret = gw_file_version(gw, dest, team, date, name, 0, &f);
 
 	if (!ret)
 		data_attr(a, &f);
@@ -726,7 +783,7 @@ int gw_file_open(struct gw *gw, const char *dest, const char *team, const char *
 
 	/* A version can be evicted between materializing and opening: retry once. */
 	for (int attempt = 0; attempt < 3; attempt++) {
-		ret = file_version(gw, dest, team, date, name, attempt > 0, &f);
+		ret = gw_file_version(gw, dest, team, date, name, attempt > 0, &f);
 		if (ret)
 			return ret;
 		ret = cache_open_version(gw->cache, f.sha256);
@@ -741,72 +798,8 @@ int gw_file_open(struct gw *gw, const char *dest, const char *team, const char *
 	return -EIO;
 }
 
-int gw_control_find(const char *name)
-{
-	for (int i = 0; i < GW_NCONTROLS; i++)
-		if (strcmp(control_names[i], name) == 0)
-			return i;
-	return -1;
-}
-
-static int control_mode(enum gw_control c)
-{
-	switch (c) {
-	case GW_CONFIG:
-		return 0644;
-	case GW_STATUS:
-	case GW_HISTORY:
-	case GW_SYNC:
-		return 0444;
-	default:
-		return 0200;
-	}
-}
-
-/* Is the control file implemented yet?  The others are ENOENT for now. */
-static int control_available(enum gw_control c)
-{
-	return c == GW_CONFIG || c == GW_STATUS;
-}
-
-int gw_control_stat(struct gw *gw, const char *dest, enum gw_control c,
-		    struct gw_attr *a)
-{
-	struct buf content = BUF_INIT;
-	int ret;
-
-	if (!control_available(c))
-		return -ENOENT;
-	ret = gw_control_read(gw, dest, c, &content);
-	if (ret)
-		goto out;
-	a->kind = GW_CONTROL;
-	a->mode = (unsigned)control_mode(c);
-	a->size = content.len;
-	a->mtime = clock_now();
-out:
-	buf_release(&content);
-	return ret;
-}
-
-static void read_config(struct gw_dest *d, struct buf *out)
-{
-	for (int i = 0; config_key_at(i); i++) {
-		const struct config_key *k = config_key_at(i);
-		const char *v;
-		if (k->flags & CONFIG_SECRET)
-			v = d->secret_set[i] ? CONFIG_SECRET_SHOWN : "";
-		else if (strcmp(k->name, "addressing") == 0 && !d->values[i])
-			v = d->values[key_index(config_key_find("endpoint"))] ? "path"
-									     : "virtual";
-		else
-			v = d->values[i] ? d->values[i] : k->default_value;
-		buf_addf(out, "%s = %s\n", k->name, v);
-	}
-}
-
 /* The required settings still missing, comma-separated; "" when complete. */
-static void missing_keys(struct gw_dest *d, struct buf *out)
+void gw_missing_keys(struct gw_dest *d, struct buf *out)
 {
 	for (int i = 0; config_key_at(i); i++) {
 		const struct config_key *k = config_key_at(i);
@@ -816,194 +809,77 @@ static void missing_keys(struct gw_dest *d, struct buf *out)
 	}
 }
 
-static void read_status(struct gw *gw, struct gw_dest *d, struct buf *out)
+static const char *const xattr_names[] = {
+	"user.warehousefs.sync",
+	"user.warehousefs.sha256",
+	"user.warehousefs.etag",
+	"user.warehousefs.uploaded_at",
+};
+
+int gw_file_xattr_list(gw_name_fn fn, void *ctx)
 {
-	struct buf missing = BUF_INIT;
-	char when[32];
-
-	missing_keys(d, &missing);
-	buf_addf(out, "destination = %s\n", d->name);
-	buf_addf(out, "state = %s\n", d->paused ? "paused" : "active");
-	buf_addf(out, "configured = %s\n", missing.len ? "no" : "yes");
-	if (missing.len)
-		buf_addf(out, "missing = %s\n", buf_str(&missing));
-	buf_addf(out, "team_id = %s\n", dest_value(d, "team_id"));
-	buf_addf(out, "bucket = %s\n", dest_value(d, "bucket"));
-	buf_addf(out, "schedule = %s\n", dest_value(d, "schedule"));
-	clock_iso8601(d->created_at, when);
-	buf_addf(out, "created_at = %s\n", when);
-	buf_release(&missing);
-	(void)gw;
-}
-
-static void read_config_error(struct gw *gw, int64_t id, struct buf *out)
-{
-	struct buf msg = BUF_INIT;
-	int64_t at = 0;
-	char when[32];
-
-	if (state_dest_get_error(gw->state, id, &msg, &at) == 0 && msg.len) {
-		clock_iso8601(at, when);
-		buf_addf(out, "last_config_error = %s\n", buf_str(&msg));
-		buf_addf(out, "last_config_error_at = %s\n", when);
-	} else {
-		buf_adds(out, "last_config_error = none\n");
-	}
-	buf_release(&msg);
-}
-
-int gw_control_read(struct gw *gw, const char *dest, enum gw_control c,
-		    struct buf *out)
-{
-	int64_t id = 0;
-
-	if (!control_available(c))
-		return -ENOENT;
-	pthread_mutex_lock(&gw->dest_lock);
-	struct gw_dest *d = dest_find(gw, dest);
-	if (!d) {
-		pthread_mutex_unlock(&gw->dest_lock);
-		return -ENOENT;
-	}
-	id = d->id;
-	if (c == GW_CONFIG)
-		read_config(d, out);
-	else if (c == GW_STATUS)
-		read_status(gw, d, out);
-	pthread_mutex_unlock(&gw->dest_lock);
-	if (c == GW_STATUS)
-		read_config_error(gw, id, out);
+	for (size_t i = 0; i < sizeof(xattr_names) / sizeof(xattr_names[0]); i++)
+		if (fn(ctx, xattr_names[i]))
+			break;
 	return 0;
 }
 
-/* Records why input to a destination's control file was refused. */
-static void refuse(struct gw *gw, const char *dest, enum gw_control c,
-		   const struct buf *why)
+int gw_file_xattr(struct gw *gw, const char *dest, const char *team, const char *date,
+		  const char *name, const char *attr, struct buf *out)
 {
-	struct state_dest sd;
-	struct buf msg = BUF_INIT;
+	struct state_file f;
+	struct queue_file_state q;
+	struct dest_view v;
+	struct buf key = BUF_INIT, object = BUF_INIT;
+	int ret, which = -1;
 
-	buf_addf(&msg, "%s: %s", control_names[c], buf_str(why));
-	log_warn("destination '%s': refused %s", dest, buf_str(&msg));
-	if (state_dest_get(gw->state, dest, &sd) == 0)
-		state_dest_set_error(gw->state, sd.id, clock_now(), buf_str(&msg));
-	buf_release(&msg);
-}
-
-int gw_control_check(struct gw *gw, const char *dest, enum gw_control c,
-		     const char *data, size_t len)
-{
-	struct config_input in = {NULL, 0};
-	struct buf why = BUF_INIT;
-	int ret = 0;
-
-	if (c != GW_CONFIG)
-		return -EACCES;
-	ret = config_parse(data, len, 0, &in, &why);
+	for (size_t i = 0; i < sizeof(xattr_names) / sizeof(xattr_names[0]); i++)
+		if (strcmp(attr, xattr_names[i]) == 0)
+			which = (int)i;
+	ret = gw_file_version(gw, dest, team, date, name, 0, &f);
 	if (ret)
-		refuse(gw, dest, c, &why);
-	config_input_release(&in);
-	buf_release(&why);
-	return ret;
-}
-
-/* Builds the state changes for parsed input, encrypting secrets. */
-static int build_changes(struct gw *gw, int64_t dest_id, const struct config_input *in,
-			 struct state_change *ch, struct buf *blobs, size_t *n,
-			 struct buf *detail)
-{
-	char aad[32];
-
-	snprintf(aad, sizeof(aad), "%lld", (long long)dest_id);
-	*n = 0;
-	for (size_t i = 0; i < in->n; i++) {
-		const struct config_entry *e = &in->entries[i];
-		if (e->keep)
-			continue;
-		struct state_change *c = &ch[(*n)++];
-		c->key = e->key->name;
-		c->clear = e->value == NULL;
-		if (detail->len)
-			buf_adds(detail, ", ");
-		if (c->clear) {
-			buf_addf(detail, "%s cleared", e->key->name);
-		} else if (e->key->flags & CONFIG_SECRET) {
-			struct buf *b = &blobs[i];
-			int ret = vault_encrypt(gw->vault, aad, e->value, strlen(e->value), b);
-			if (ret)
-				return ret;
-			c->value = b->data;
-			c->len = b->len;
-			buf_addf(detail, "%s = " CONFIG_SECRET_SHOWN, e->key->name);
-		} else {
-			c->value = e->value;
-			c->len = strlen(e->value);
-			buf_addf(detail, "%s = %s", e->key->name, e->value);
+		return ret;
+	if (which < 0)
+		return -ENODATA;
+	if (which == 1) {
+		buf_adds(out, f.sha256);
+		return 0;
+	}
+	ret = gw_dest_view(gw, dest, &v);
+	if (ret)
+		return ret;
+	buf_addf(&key, "%s/%s/%s", team, date, name);
+	ret = queue_lookup(gw->state, v.id, buf_str(&key), f.sha256, &q);
+	if (ret == -ENOENT) {
+		/* Not queued: either never configured, or already in the ledger. */
+		buf_addf(&object, "%s%s", v.prefix, buf_str(&key));
+		int in = v.configured ? queue_in_ledger(gw->state, v.id, v.bucket,
+							 buf_str(&object), f.sha256) : 0;
+		snprintf(q.state, sizeof(q.state), "%s", in > 0 ? "uploaded" : "none");
+		ret = 0;
+	}
+	if (ret)
+		goto out;
+	switch (which) {
+	case 0:
+		buf_adds(out, q.state);
+		break;
+	case 2:
+		if (!q.etag[0])
+			ret = -ENODATA;
+		buf_adds(out, q.etag);
+		break;
+	default:
+		if (strcmp(q.state, "uploaded") != 0 || !q.uploaded_at) {
+			ret = -ENODATA;
+			break;
 		}
+		char when[32];
+		clock_iso8601(q.uploaded_at, when);
+		buf_adds(out, when);
 	}
-	return 0;
-}
-
-static int apply_config(struct gw *gw, const char *dest, const char *data, size_t len,
-			const struct gw_caller *who)
-{
-	struct config_input in = {NULL, 0};
-	struct state_change ch[GW_MAX_KEYS];
-	struct buf blobs[GW_MAX_KEYS];
-	struct buf why = BUF_INIT, detail = BUF_INIT;
-	struct state_dest sd;
-	size_t n = 0;
-	int ret;
-
-	for (int i = 0; i < GW_MAX_KEYS; i++)
-		blobs[i] = (struct buf)BUF_INIT;
-	ret = state_dest_get(gw->state, dest, &sd);
-	if (ret)
-		goto out;
-	ret = config_parse(data, len, 1, &in, &why);
-	if (ret) {
-		refuse(gw, dest, GW_CONFIG, &why);
-		goto out;
-	}
-	if (in.n == 0)
-		goto out;
-	ret = build_changes(gw, sd.id, &in, ch, blobs, &n, &detail);
-	if (ret)
-		goto out;
-	ret = state_settings_apply(gw->state, sd.id, ch, n);
-	if (ret)
-		goto out;
-	state_dest_set_error(gw->state, sd.id, 0, NULL);
-	pthread_mutex_lock(&gw->dest_lock);
-	struct gw_dest *d = dest_find(gw, dest);
-	for (size_t i = 0; d && i < in.n; i++) {
-		const struct config_entry *e = &in.entries[i];
-		int k = key_index(e->key);
-		if (e->keep)
-			continue;
-		if (e->key->flags & CONFIG_SECRET) {
-			d->secret_set[k] = e->value != NULL;
-			continue;
-		}
-		free(d->values[k]);
-		d->values[k] = e->value ? strdup(e->value) : NULL;
-	}
-	pthread_mutex_unlock(&gw->dest_lock);
-	if (detail.len)
-		audit(gw, who, dest, "config", buf_str(&detail));
 out:
-	for (int i = 0; i < GW_MAX_KEYS; i++)
-		buf_release(&blobs[i]);
-	config_input_release(&in);
-	buf_release(&why);
-	buf_release(&detail);
+	buf_release(&key);
+	buf_release(&object);
 	return ret;
-}
-
-int gw_control_write(struct gw *gw, const char *dest, enum gw_control c,
-		     const char *data, size_t len, const struct gw_caller *who)
-{
-	if (c == GW_CONFIG)
-		return apply_config(gw, dest, data, len, who);
-	return -EACCES;
 }

@@ -18,6 +18,7 @@
 #include <stdint.h>
 
 #include "buf.h"
+#include "sync.h"
 
 struct gw;
 
@@ -28,6 +29,8 @@ struct gw_options {
 	const char *keyfile;
 	uint64_t cache_max_bytes;
 	unsigned source_check_ms;
+	unsigned max_sync_waiters; /* readers of .sync blocked at once (default 8) */
+	struct sync_options sync;
 };
 
 /* Who asked: recorded in the audit log. */
@@ -68,6 +71,13 @@ enum gw_control {
  */
 int gw_open(const struct gw_options *opts, struct gw **out, struct buf *err);
 
+/*
+ * Starts the background work (sync workers).  Separate from gw_open so a
+ * daemon can check everything before it forks and start threads after.
+ */
+int gw_start(struct gw *gw, struct buf *err);
+
+/* Stops the background work, keeping what is pending, and frees. */
 void gw_free(struct gw *gw);
 
 /* Receives one directory entry name; non-zero stops the listing. */
@@ -106,6 +116,31 @@ int gw_file_stat(struct gw *gw, const char *dest, const char *team, const char *
  */
 int gw_file_open(struct gw *gw, const char *dest, const char *team, const char *date,
 		 const char *name, int *fd, struct gw_attr *a);
+
+/*
+ * Extended attributes of a data file, for the destination it is read
+ * through: user.warehousefs.sync (pending, uploading, uploaded, failed,
+ * or "none" when the destination is not configured), .sha256, .etag and
+ * .uploaded_at.  -ENODATA for an attribute that has no value yet.
+ */
+int gw_file_xattr(struct gw *gw, const char *dest, const char *team, const char *date,
+		  const char *name, const char *attr, struct buf *out);
+
+/* Calls fn with each extended attribute name of a data file. */
+int gw_file_xattr_list(gw_name_fn fn, void *ctx);
+
+/* Tells a waiting .sync reader whether its caller gave up (Ctrl-C). */
+typedef int (*gw_interrupted_fn)(void *ctx);
+
+/*
+ * The .sync report: blocks until the destination has nothing pending that
+ * may upload now, then describes the outcome.  Returns at once (with the
+ * reason) when the destination is paused or not fully configured.  -EIO
+ * when a version failed, -EINTR when interrupted, -EAGAIN when too many
+ * readers already wait.
+ */
+int gw_sync_report(struct gw *gw, const char *dest, gw_interrupted_fn interrupted,
+		   void *ctx, struct buf *out);
 
 /* The control file called name, or -1. */
 int gw_control_find(const char *name);

@@ -6,9 +6,8 @@
  * calling out of this module, except the listing callbacks, which must not
  * call back into the same struct state.
  *
- * Durability: WAL mode with synchronous=NORMAL... except that nothing may be
- * acknowledged and then lost, so synchronous=FULL: a commit is on disk when
- * the call returns.
+ * Durability: WAL mode with synchronous=FULL, so a commit is on disk when
+ * the call returns: nothing acknowledged is lost to a crash.
  */
 #include "state.h"
 
@@ -23,11 +22,7 @@
 #include <unistd.h>
 
 #include "log.h"
-
-struct state {
-	sqlite3 *db;
-	pthread_mutex_t lock;
-};
+#include "state_db.h"
 
 static const char SCHEMA[] =
 	"CREATE TABLE IF NOT EXISTS meta("
@@ -38,7 +33,16 @@ static const char SCHEMA[] =
 	"  created_at INTEGER NOT NULL,"
 	"  paused INTEGER NOT NULL DEFAULT 0,"
 	"  config_error TEXT,"
-	"  config_error_at INTEGER);"
+	"  config_error_at INTEGER,"
+	"  next_run_at INTEGER,"
+	"  failures INTEGER NOT NULL DEFAULT 0,"
+	"  uploads_ok INTEGER NOT NULL DEFAULT 0,"
+	"  uploads_failed INTEGER NOT NULL DEFAULT 0,"
+	"  bytes_uploaded INTEGER NOT NULL DEFAULT 0,"
+	"  last_upload_at INTEGER,"
+	"  sync_error TEXT,"
+	"  sync_error_at INTEGER);"
+	"CREATE INDEX IF NOT EXISTS destinations_due ON destinations(paused, next_run_at);"
 	"CREATE TABLE IF NOT EXISTS settings("
 	"  dest_id INTEGER NOT NULL REFERENCES destinations(id) ON DELETE CASCADE,"
 	"  key TEXT NOT NULL,"
@@ -48,13 +52,37 @@ static const char SCHEMA[] =
 	"  team_id TEXT NOT NULL, date TEXT NOT NULL, name TEXT NOT NULL,"
 	"  sha256 TEXT NOT NULL, size INTEGER NOT NULL, mtime INTEGER NOT NULL,"
 	"  PRIMARY KEY(team_id, date, name)) WITHOUT ROWID;"
+	/*
+	 * The upload queue: one row per version to upload to a destination.
+	 * key is team/date/file; the object key is the prefix in force at
+	 * upload time plus key.  state: pending, uploading, uploaded, failed.
+	 */
+	"CREATE TABLE IF NOT EXISTS uploads("
+	"  id INTEGER PRIMARY KEY,"
+	"  dest_id INTEGER NOT NULL REFERENCES destinations(id) ON DELETE CASCADE,"
+	"  key TEXT NOT NULL, sha256 TEXT NOT NULL, size INTEGER NOT NULL,"
+	"  content_type TEXT NOT NULL,"
+	"  manual INTEGER NOT NULL DEFAULT 0, run_id INTEGER,"
+	"  state TEXT NOT NULL DEFAULT 'pending',"
+	"  attempts INTEGER NOT NULL DEFAULT 0,"
+	"  next_attempt_at INTEGER NOT NULL DEFAULT 0,"
+	"  created_at INTEGER NOT NULL, finished_at INTEGER,"
+	"  bucket TEXT, object_key TEXT, etag TEXT, error TEXT);"
+	"CREATE INDEX IF NOT EXISTS uploads_state ON uploads(state, id);"
+	"CREATE INDEX IF NOT EXISTS uploads_dest ON uploads(dest_id, key);"
+	"CREATE INDEX IF NOT EXISTS uploads_sha ON uploads(sha256);"
+	/* The ledger: which version of which object is in which bucket. */
+	"CREATE TABLE IF NOT EXISTS ledger("
+	"  dest_id INTEGER NOT NULL REFERENCES destinations(id) ON DELETE CASCADE,"
+	"  bucket TEXT NOT NULL, object_key TEXT NOT NULL,"
+	"  sha256 TEXT NOT NULL, etag TEXT, uploaded_at INTEGER NOT NULL,"
+	"  PRIMARY KEY(dest_id, bucket, object_key)) WITHOUT ROWID;"
 	"CREATE TABLE IF NOT EXISTS audit("
 	"  id INTEGER PRIMARY KEY,"
 	"  at INTEGER NOT NULL, uid INTEGER NOT NULL, pid INTEGER NOT NULL,"
 	"  destination TEXT, action TEXT NOT NULL, detail TEXT);";
 
-/* Translates a SQLite result code once, here; the detail goes to the log. */
-static int state_errno(struct state *st, int rc, const char *what)
+int state_errno(struct state *st, int rc, const char *what)
 {
 	if (rc == SQLITE_OK || rc == SQLITE_DONE || rc == SQLITE_ROW)
 		return 0;
@@ -158,7 +186,7 @@ void state_free(struct state *st)
 	free(st);
 }
 
-static sqlite3_stmt *prepare(struct state *st, const char *sql)
+sqlite3_stmt *state_prepare(struct state *st, const char *sql)
 {
 	sqlite3_stmt *s = NULL;
 
@@ -170,12 +198,12 @@ static sqlite3_stmt *prepare(struct state *st, const char *sql)
 	return s;
 }
 
-static void bind_text(sqlite3_stmt *s, int i, const char *v)
+void state_bind_text(sqlite3_stmt *s, int i, const char *v)
 {
 	sqlite3_bind_text(s, i, v, -1, SQLITE_STATIC);
 }
 
-static int exec(struct state *st, const char *sql)
+int state_exec(struct state *st, const char *sql)
 {
 	return state_errno(st, sqlite3_exec(st->db, sql, NULL, NULL, NULL), sql);
 }
@@ -185,12 +213,12 @@ int state_meta_get(struct state *st, const char *key, struct buf *value)
 	int ret;
 
 	pthread_mutex_lock(&st->lock);
-	sqlite3_stmt *s = prepare(st, "SELECT value FROM meta WHERE key = ?1");
+	sqlite3_stmt *s = state_prepare(st, "SELECT value FROM meta WHERE key = ?1");
 	if (!s) {
 		ret = -EIO;
 		goto out;
 	}
-	bind_text(s, 1, key);
+	state_bind_text(s, 1, key);
 	int rc = sqlite3_step(s);
 	if (rc == SQLITE_ROW) {
 		buf_add(value, sqlite3_column_blob(s, 0), (size_t)sqlite3_column_bytes(s, 0));
@@ -209,13 +237,13 @@ int state_meta_set(struct state *st, const char *key, const void *value, size_t 
 	int ret;
 
 	pthread_mutex_lock(&st->lock);
-	sqlite3_stmt *s = prepare(st, "INSERT OR REPLACE INTO meta(key, value) "
+	sqlite3_stmt *s = state_prepare(st, "INSERT OR REPLACE INTO meta(key, value) "
 				      "VALUES(?1, ?2)");
 	if (!s) {
 		ret = -EIO;
 		goto out;
 	}
-	bind_text(s, 1, key);
+	state_bind_text(s, 1, key);
 	sqlite3_bind_blob(s, 2, value, (int)len, SQLITE_STATIC);
 	ret = state_errno(st, sqlite3_step(s), "write meta");
 out:
@@ -229,13 +257,13 @@ int state_dest_create(struct state *st, const char *name, int64_t now, int64_t *
 	int ret;
 
 	pthread_mutex_lock(&st->lock);
-	sqlite3_stmt *s = prepare(st, "INSERT INTO destinations(name, created_at) "
+	sqlite3_stmt *s = state_prepare(st, "INSERT INTO destinations(name, created_at) "
 				      "VALUES(?1, ?2)");
 	if (!s) {
 		ret = -EIO;
 		goto out;
 	}
-	bind_text(s, 1, name);
+	state_bind_text(s, 1, name);
 	sqlite3_bind_int64(s, 2, now);
 	int rc = sqlite3_step(s);
 	if ((rc & 0xff) == SQLITE_CONSTRAINT) {
@@ -256,12 +284,12 @@ int state_dest_delete(struct state *st, const char *name)
 	int ret;
 
 	pthread_mutex_lock(&st->lock);
-	sqlite3_stmt *s = prepare(st, "DELETE FROM destinations WHERE name = ?1");
+	sqlite3_stmt *s = state_prepare(st, "DELETE FROM destinations WHERE name = ?1");
 	if (!s) {
 		ret = -EIO;
 		goto out;
 	}
-	bind_text(s, 1, name);
+	state_bind_text(s, 1, name);
 	ret = state_errno(st, sqlite3_step(s), "delete destination");
 	if (!ret && sqlite3_changes(st->db) == 0)
 		ret = -ENOENT;
@@ -279,18 +307,20 @@ static void dest_from_row(sqlite3_stmt *s, struct state_dest *d)
 	d->paused = sqlite3_column_int(s, 3);
 }
 
-int state_dest_get(struct state *st, const char *name, struct state_dest *out)
+static int dest_get(struct state *st, const char *name, int64_t id, struct state_dest *out)
 {
 	int ret;
 
 	pthread_mutex_lock(&st->lock);
-	sqlite3_stmt *s = prepare(st, "SELECT id, name, created_at, paused "
-				      "FROM destinations WHERE name = ?1");
+	sqlite3_stmt *s = state_prepare(st, "SELECT id, name, created_at, paused "
+				      "FROM destinations WHERE name = ?1 OR id = ?2");
 	if (!s) {
 		ret = -EIO;
 		goto out;
 	}
-	bind_text(s, 1, name);
+	if (name)
+		state_bind_text(s, 1, name);
+	sqlite3_bind_int64(s, 2, id);
 	int rc = sqlite3_step(s);
 	if (rc == SQLITE_ROW) {
 		dest_from_row(s, out);
@@ -304,12 +334,22 @@ out:
 	return ret;
 }
 
+int state_dest_get(struct state *st, const char *name, struct state_dest *out)
+{
+	return dest_get(st, name, -1, out);
+}
+
+int state_dest_get_id(struct state *st, int64_t id, struct state_dest *out)
+{
+	return dest_get(st, NULL, id, out);
+}
+
 int state_dest_list(struct state *st, state_dest_fn fn, void *ctx)
 {
 	int ret = 0, rc;
 
 	pthread_mutex_lock(&st->lock);
-	sqlite3_stmt *s = prepare(st, "SELECT id, name, created_at, paused "
+	sqlite3_stmt *s = state_prepare(st, "SELECT id, name, created_at, paused "
 				      "FROM destinations ORDER BY name");
 	if (!s) {
 		ret = -EIO;
@@ -335,7 +375,7 @@ int state_settings_get(struct state *st, int64_t dest_id, state_setting_fn fn,
 	int ret = 0, rc;
 
 	pthread_mutex_lock(&st->lock);
-	sqlite3_stmt *s = prepare(st, "SELECT key, value FROM settings "
+	sqlite3_stmt *s = state_prepare(st, "SELECT key, value FROM settings "
 				      "WHERE dest_id = ?1 ORDER BY key");
 	if (!s) {
 		ret = -EIO;
@@ -362,12 +402,12 @@ int state_settings_apply(struct state *st, int64_t dest_id,
 	int ret;
 
 	pthread_mutex_lock(&st->lock);
-	ret = exec(st, "BEGIN IMMEDIATE");
+	ret = state_exec(st, "BEGIN IMMEDIATE");
 	if (ret)
 		goto out;
-	set = prepare(st, "INSERT OR REPLACE INTO settings(dest_id, key, value) "
+	set = state_prepare(st, "INSERT OR REPLACE INTO settings(dest_id, key, value) "
 			  "VALUES(?1, ?2, ?3)");
-	del = prepare(st, "DELETE FROM settings WHERE dest_id = ?1 AND key = ?2");
+	del = state_prepare(st, "DELETE FROM settings WHERE dest_id = ?1 AND key = ?2");
 	if (!set || !del) {
 		ret = -EIO;
 		goto rollback;
@@ -376,7 +416,7 @@ int state_settings_apply(struct state *st, int64_t dest_id,
 		sqlite3_stmt *s = changes[i].clear ? del : set;
 		sqlite3_reset(s);
 		sqlite3_bind_int64(s, 1, dest_id);
-		bind_text(s, 2, changes[i].key);
+		state_bind_text(s, 2, changes[i].key);
 		if (!changes[i].clear)
 			sqlite3_bind_blob(s, 3, changes[i].value, (int)changes[i].len,
 					  SQLITE_STATIC);
@@ -384,7 +424,7 @@ int state_settings_apply(struct state *st, int64_t dest_id,
 		if (ret)
 			goto rollback;
 	}
-	ret = exec(st, "COMMIT");
+	ret = state_exec(st, "COMMIT");
 	if (!ret)
 		goto out;
 rollback:
@@ -401,7 +441,7 @@ int state_dest_set_error(struct state *st, int64_t dest_id, int64_t at, const ch
 	int ret;
 
 	pthread_mutex_lock(&st->lock);
-	sqlite3_stmt *s = prepare(st, "UPDATE destinations SET config_error = ?2, "
+	sqlite3_stmt *s = state_prepare(st, "UPDATE destinations SET config_error = ?2, "
 				      "config_error_at = ?3 WHERE id = ?1");
 	if (!s) {
 		ret = -EIO;
@@ -409,7 +449,7 @@ int state_dest_set_error(struct state *st, int64_t dest_id, int64_t at, const ch
 	}
 	sqlite3_bind_int64(s, 1, dest_id);
 	if (msg) {
-		bind_text(s, 2, msg);
+		state_bind_text(s, 2, msg);
 		sqlite3_bind_int64(s, 3, at);
 	}
 	ret = state_errno(st, sqlite3_step(s), "record configuration error");
@@ -425,7 +465,7 @@ int state_dest_get_error(struct state *st, int64_t dest_id, struct buf *msg,
 	int ret;
 
 	pthread_mutex_lock(&st->lock);
-	sqlite3_stmt *s = prepare(st, "SELECT config_error, config_error_at "
+	sqlite3_stmt *s = state_prepare(st, "SELECT config_error, config_error_at "
 				      "FROM destinations WHERE id = ?1");
 	if (!s) {
 		ret = -EIO;
@@ -454,15 +494,15 @@ int state_file_get(struct state *st, const char *team, const char *date,
 	int ret;
 
 	pthread_mutex_lock(&st->lock);
-	sqlite3_stmt *s = prepare(st, "SELECT sha256, size, mtime FROM files "
+	sqlite3_stmt *s = state_prepare(st, "SELECT sha256, size, mtime FROM files "
 				      "WHERE team_id = ?1 AND date = ?2 AND name = ?3");
 	if (!s) {
 		ret = -EIO;
 		goto out;
 	}
-	bind_text(s, 1, team);
-	bind_text(s, 2, date);
-	bind_text(s, 3, name);
+	state_bind_text(s, 1, team);
+	state_bind_text(s, 2, date);
+	state_bind_text(s, 3, name);
 	int rc = sqlite3_step(s);
 	if (rc == SQLITE_ROW) {
 		snprintf(out->sha256, sizeof(out->sha256), "%s",
@@ -485,16 +525,16 @@ int state_file_put(struct state *st, const char *team, const char *date,
 	int ret;
 
 	pthread_mutex_lock(&st->lock);
-	sqlite3_stmt *s = prepare(st, "INSERT OR REPLACE INTO files(team_id, date, name, "
+	sqlite3_stmt *s = state_prepare(st, "INSERT OR REPLACE INTO files(team_id, date, name, "
 				      "sha256, size, mtime) VALUES(?1, ?2, ?3, ?4, ?5, ?6)");
 	if (!s) {
 		ret = -EIO;
 		goto out;
 	}
-	bind_text(s, 1, team);
-	bind_text(s, 2, date);
-	bind_text(s, 3, name);
-	bind_text(s, 4, f->sha256);
+	state_bind_text(s, 1, team);
+	state_bind_text(s, 2, date);
+	state_bind_text(s, 3, name);
+	state_bind_text(s, 4, f->sha256);
 	sqlite3_bind_int64(s, 5, (int64_t)f->size);
 	sqlite3_bind_int64(s, 6, f->mtime);
 	ret = state_errno(st, sqlite3_step(s), "record file");
@@ -510,7 +550,7 @@ int state_file_hashes(struct state *st, int (*fn)(void *ctx, const char *sha256)
 	int ret = 0, rc;
 
 	pthread_mutex_lock(&st->lock);
-	sqlite3_stmt *s = prepare(st, "SELECT DISTINCT sha256 FROM files");
+	sqlite3_stmt *s = state_prepare(st, "SELECT DISTINCT sha256 FROM files");
 	if (!s) {
 		ret = -EIO;
 		goto out;
@@ -533,7 +573,7 @@ int state_audit_add(struct state *st, int64_t at, unsigned uid, int pid,
 	int ret;
 
 	pthread_mutex_lock(&st->lock);
-	sqlite3_stmt *s = prepare(st, "INSERT INTO audit(at, uid, pid, destination, "
+	sqlite3_stmt *s = state_prepare(st, "INSERT INTO audit(at, uid, pid, destination, "
 				      "action, detail) VALUES(?1, ?2, ?3, ?4, ?5, ?6)");
 	if (!s) {
 		ret = -EIO;
@@ -543,10 +583,10 @@ int state_audit_add(struct state *st, int64_t at, unsigned uid, int pid,
 	sqlite3_bind_int64(s, 2, uid);
 	sqlite3_bind_int(s, 3, pid);
 	if (dest)
-		bind_text(s, 4, dest);
-	bind_text(s, 5, action);
+		state_bind_text(s, 4, dest);
+	state_bind_text(s, 5, action);
 	if (detail)
-		bind_text(s, 6, detail);
+		state_bind_text(s, 6, detail);
 	ret = state_errno(st, sqlite3_step(s), "write audit log");
 out:
 	sqlite3_finalize(s);

@@ -61,6 +61,9 @@ int state_dest_delete(struct state *st, const char *name);
 /* Looks one up by name: 0 or -ENOENT. */
 int state_dest_get(struct state *st, const char *name, struct state_dest *out);
 
+/* Looks one up by id: 0 or -ENOENT. */
+int state_dest_get_id(struct state *st, int64_t id, struct state_dest *out);
+
 typedef int (*state_dest_fn)(void *ctx, const struct state_dest *dest);
 
 /* Calls fn for every destination, by name. */

@@ -12,6 +12,9 @@
  * so a handle's write buffer is guarded by its own mutex.  No handler does
  * network I/O: data files are served from local cache files.
  *
+ * Extended attributes of data files tell their delivery state (see
+ * gw_file_xattr); they cannot be set.
+ *
  * Errors: data files are read-only (EACCES for write access, as their mode
  * 0444 says); changes to the tree's names are EROFS; unknown names ENOENT.
  */
@@ -54,7 +57,16 @@ struct fs_handle {
 	struct buf data;    /* content snapshot taken at open, for reads */
 	struct buf input;   /* written input not yet applied */
 	int failed;         /* input refused: close reports EINVAL, applies nothing */
+	struct fs_handle *prev, *next; /* in open_handles, under open_lock */
 };
+
+/*
+ * Every handle not yet released.  The kernel sends RELEASE after close()
+ * returns; when the mount ends first (unmount, SIGTERM) it never comes, and
+ * fs_destroy frees what is left.
+ */
+static pthread_mutex_t open_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct fs_handle *open_handles;
 
 static struct fs_context *ctx(void)
 {
@@ -238,6 +250,12 @@ static struct fs_handle *handle_new(enum fs_handle_kind kind)
 	h->kind = kind;
 	h->fd = -1;
 	pthread_mutex_init(&h->lock, NULL);
+	pthread_mutex_lock(&open_lock);
+	h->next = open_handles;
+	if (open_handles)
+		open_handles->prev = h;
+	open_handles = h;
+	pthread_mutex_unlock(&open_lock);
 	return h;
 }
 
@@ -245,12 +263,27 @@ static void handle_free(struct fs_handle *h)
 {
 	if (!h)
 		return;
+	pthread_mutex_lock(&open_lock);
+	if (h->prev)
+		h->prev->next = h->next;
+	else
+		open_handles = h->next;
+	if (h->next)
+		h->next->prev = h->prev;
+	pthread_mutex_unlock(&open_lock);
 	if (h->fd >= 0)
 		close(h->fd);
 	buf_release(&h->data);
 	buf_release(&h->input);
 	pthread_mutex_destroy(&h->lock);
 	free(h);
+}
+
+/* Did the caller give up (a signal interrupted its request)? */
+static int interrupted(void *unused)
+{
+	(void)unused;
+	return fuse_interrupted();
 }
 
 static int open_control(const struct fs_path *p, struct fuse_file_info *fi)
@@ -271,7 +304,14 @@ static int open_control(const struct fs_path *p, struct fuse_file_info *fi)
 	h->control = p->control;
 	h->writing = acc != O_RDONLY;
 	snprintf(h->dest, sizeof(h->dest), "%s", p->part[0]);
-	if (acc != O_WRONLY) {
+	if (h->control == GW_SYNC) {
+		/* Blocks until the destination is in sync; Ctrl-C interrupts. */
+		ret = gw_sync_report(gw(), h->dest, interrupted, NULL, &h->data);
+		if (ret) {
+			handle_free(h);
+			return ret;
+		}
+	} else if (acc != O_WRONLY) {
 		ret = gw_control_read(gw(), h->dest, h->control, &h->data);
 		if (ret) {
 			handle_free(h);
@@ -437,12 +477,14 @@ static int fs_truncate(const char *path, off_t size, struct fuse_file_info *fi)
 	if (ret)
 		return ret;
 	/* O_TRUNC on a control file: the input replaces nothing, so accept it. */
-	if (p.depth == 2 && p.control >= 0 && size == 0) {
+	if (p.depth == 2 && p.control >= 0) {
 		struct gw_attr a;
 		ret = gw_control_stat(gw(), p.part[0], p.control, &a);
 		if (ret)
 			return ret;
-		return (a.mode & 0200) ? 0 : -EACCES;
+		if (!(a.mode & 0200))
+			return -EACCES;
+		return size == 0 ? 0 : -EINVAL;
 	}
 	if (p.depth == 4)
 		return -EACCES;
@@ -544,6 +586,87 @@ static int fs_statfs(const char *path, struct statvfs *st)
 	return 0;
 }
 
+static int fs_getxattr(const char *path, const char *name, char *value, size_t size)
+{
+	struct fs_path p;
+	struct buf v = BUF_INIT;
+	int ret = parse_path(path, &p);
+
+	if (ret)
+		return ret;
+	if (p.depth != 4) {
+		struct gw_attr a;
+		ret = stat_path(&p, &a);
+		return ret ? ret : -ENODATA;
+	}
+	ret = gw_file_xattr(gw(), p.part[0], p.part[1], p.part[2], p.part[3], name, &v);
+	if (!ret) {
+		if (size == 0)
+			ret = (int)v.len;
+		else if (v.len > size)
+			ret = -ERANGE;
+		else {
+			memcpy(value, v.data, v.len);
+			ret = (int)v.len;
+		}
+	}
+	buf_release(&v);
+	return ret;
+}
+
+struct xattr_list {
+	char *out;
+	size_t size;
+	size_t len;
+};
+
+static int add_xattr_name(void *c, const char *name)
+{
+	struct xattr_list *l = c;
+	size_t n = strlen(name) + 1;
+
+	if (l->size && l->len + n <= l->size)
+		memcpy(l->out + l->len, name, n);
+	l->len += n;
+	return 0;
+}
+
+static int fs_listxattr(const char *path, char *list, size_t size)
+{
+	struct fs_path p;
+	struct gw_attr a;
+	struct xattr_list l = {list, size, 0};
+	int ret = parse_path(path, &p);
+
+	if (!ret)
+		ret = stat_path(&p, &a);
+	if (ret)
+		return ret;
+	if (a.kind == GW_DATA)
+		gw_file_xattr_list(add_xattr_name, &l);
+	if (size && l.len > size)
+		return -ERANGE;
+	return (int)l.len;
+}
+
+static int fs_setxattr(const char *path, const char *name, const char *value,
+		       size_t size, int flags)
+{
+	(void)path;
+	(void)name;
+	(void)value;
+	(void)size;
+	(void)flags;
+	return -EROFS;
+}
+
+static int fs_removexattr(const char *path, const char *name)
+{
+	(void)path;
+	(void)name;
+	return -EROFS;
+}
+
 static void *fs_init(struct fuse_conn_info *conn, struct fuse_config *cfg)
 {
 	struct fs_context *c = ctx();
@@ -563,8 +686,17 @@ static void *fs_init(struct fuse_conn_info *conn, struct fuse_config *cfg)
 	return c;
 }
 
+/* The session is over: no RELEASE will come for handles still open. */
+static void fs_destroy(void *private_data)
+{
+	(void)private_data;
+	while (open_handles)
+		handle_free(open_handles);
+}
+
 static const struct fuse_operations ops = {
 	.init = fs_init,
+	.destroy = fs_destroy,
 	.getattr = fs_getattr,
 	.readdir = fs_readdir,
 	.mkdir = fs_mkdir,
@@ -585,6 +717,10 @@ static const struct fuse_operations ops = {
 	.chmod = fs_chmod,
 	.chown = fs_chown,
 	.statfs = fs_statfs,
+	.getxattr = fs_getxattr,
+	.listxattr = fs_listxattr,
+	.setxattr = fs_setxattr,
+	.removexattr = fs_removexattr,
 };
 
 const struct fuse_operations *fs_operations(void)

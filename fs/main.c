@@ -13,6 +13,7 @@
 #include <fuse.h>
 #include <fuse_lowlevel.h>
 #include <limits.h>
+#include <signal.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -23,6 +24,7 @@
 #include "buf.h"
 #include "fs.h"
 #include "gateway.h"
+#include "http.h"
 #include "log.h"
 #include "state.h"
 
@@ -35,6 +37,18 @@ struct options {
 	char *log_level;
 	unsigned source_check_ms;
 	double attr_timeout;
+	unsigned sync_workers;
+	unsigned upload_retries;
+	unsigned retry_base_ms;
+	unsigned retry_max_ms;
+	char *multipart_threshold;
+	char *part_size;
+	unsigned part_parallelism;
+	unsigned connect_timeout_ms;
+	unsigned stall_timeout;
+	char *ca_bundle;
+	char *resolve;
+	unsigned max_sync_waiters;
 	char *nonopt[3];
 	int nnonopt;
 };
@@ -50,6 +64,18 @@ static const struct fuse_opt option_spec[] = {
 	OPT("log_level=%s", log_level),
 	OPT("source_check_ms=%u", source_check_ms),
 	OPT("attr_timeout=%lf", attr_timeout),
+	OPT("sync_workers=%u", sync_workers),
+	OPT("upload_retries=%u", upload_retries),
+	OPT("retry_base_ms=%u", retry_base_ms),
+	OPT("retry_max_ms=%u", retry_max_ms),
+	OPT("multipart_threshold=%s", multipart_threshold),
+	OPT("part_size=%s", part_size),
+	OPT("part_parallelism=%u", part_parallelism),
+	OPT("connect_timeout_ms=%u", connect_timeout_ms),
+	OPT("stall_timeout=%u", stall_timeout),
+	OPT("ca_bundle=%s", ca_bundle),
+	OPT("resolve=%s", resolve),
+	OPT("max_sync_waiters=%u", max_sync_waiters),
 	FUSE_OPT_END,
 };
 
@@ -65,7 +91,10 @@ static void usage(const char *prog)
 	       "\n"
 	       "Files of a destination (reachable by name, not listed):\n"
 	       "    .config    settings as 'key = value' lines; write lines to change them\n"
-	       "    .status    state, configuration problems and the last error\n"
+	       "    .status    state, uploads pending/failed, the last error with a hint\n"
+	       "    .sync      read: waits until everything pending is uploaded (EIO if a\n"
+	       "               version failed)\n"
+	       "Data files carry xattrs user.warehousefs.sync, .sha256, .etag, .uploaded_at.\n"
 	       "\n"
 	       "warehousefs options:\n"
 	       "    -o source=FILE         analytics database (SQLite), opened read-only\n"
@@ -84,6 +113,26 @@ static void usage(const char *prog)
 	       "                           (default 1000)\n"
 	       "    -o attr_timeout=SECS   kernel attribute cache time (default 1)\n"
 	       "    -o log_level=LEVEL     error, warning, info (default) or debug\n"
+	       "\n"
+	       "upload options (gateway-wide; per-destination settings are in .config):\n"
+	       "    -o sync_workers=N      upload threads (default 4)\n"
+	       "    -o upload_retries=N    retries of a transient failure before the\n"
+	       "                           version is marked failed (default 5)\n"
+	       "    -o retry_base_ms=N     first backoff ceiling; doubles per retry with\n"
+	       "                           full jitter (default 1000)\n"
+	       "    -o retry_max_ms=N      backoff ceiling (default 60000)\n"
+	       "    -o multipart_threshold=SIZE  multipart upload above this (default 64M)\n"
+	       "    -o part_size=SIZE      multipart part size, at least 8M (default 8M)\n"
+	       "    -o part_parallelism=N  parts in flight per upload (default 4)\n"
+	       "    -o connect_timeout_ms=N  connection timeout (default 10000)\n"
+	       "    -o stall_timeout=SECS  abort a transfer slower than 1 KiB/s this long\n"
+	       "                           (default 30)\n"
+	       "    -o ca_bundle=FILE      CA certificates for HTTPS (default: the system's)\n"
+	       "    -o max_sync_waiters=N  readers of .sync that may block at once (8)\n"
+	       "    -o resolve=HOST:PORT:ADDR  pin a host name to an address, as curl's\n"
+	       "                           --resolve (for tests of virtual-hosted buckets)\n"
+	       "\n"
+	       "Proxies: the standard https_proxy, http_proxy and no_proxy variables.\n"
 	       "\n"
 	       "Logs go to stderr in the foreground (-f), to syslog otherwise.\n"
 	       "\n"
@@ -236,6 +285,31 @@ static int resolve(struct options *o, struct gw_options *g)
 			"an optional K, M, G or T suffix\n", o->cache_size);
 		return 2;
 	}
+	g->max_sync_waiters = o->max_sync_waiters;
+	struct sync_options *so = &g->sync;
+	so->workers = o->sync_workers ? o->sync_workers : 4;
+	so->retries = o->upload_retries;
+	so->retry_base_ms = o->retry_base_ms ? o->retry_base_ms : 1000;
+	so->retry_max_ms = o->retry_max_ms ? o->retry_max_ms : 60000;
+	so->s3.multipart_threshold = 64ULL << 20;
+	so->s3.part_size = 8ULL << 20;
+	if ((o->multipart_threshold &&
+	     parse_size(o->multipart_threshold, &so->s3.multipart_threshold) < 0) ||
+	    (o->part_size && parse_size(o->part_size, &so->s3.part_size) < 0)) {
+		fprintf(stderr, "warehousefs: invalid multipart_threshold or part_size: use "
+			"a number with an optional K, M, G or T suffix\n");
+		return 2;
+	}
+	if (so->s3.part_size < (8ULL << 20)) {
+		fprintf(stderr, "warehousefs: part_size must be at least 8M (S3 refuses "
+			"smaller parts)\n");
+		return 2;
+	}
+	so->s3.part_parallelism = o->part_parallelism ? o->part_parallelism : 4;
+	so->s3.connect_timeout_ms = o->connect_timeout_ms ? o->connect_timeout_ms : 10000;
+	so->s3.stall_timeout_s = o->stall_timeout ? o->stall_timeout : 30;
+	so->s3.ca_bundle = o->ca_bundle;
+	so->s3.resolve = o->resolve;
 	return 0;
 }
 
@@ -265,8 +339,13 @@ int main(int argc, char *argv[])
 	struct gw *check = NULL;
 	int ret = 1, mounted = 0;
 
+	if (http_global_init() < 0) {
+		fprintf(stderr, "warehousefs: cannot initialise libcurl\n");
+		return 1;
+	}
 	o.source_check_ms = 1000;
 	o.attr_timeout = 1.0;
+	o.upload_retries = 5;
 	if (fuse_opt_parse(&args, &o, option_spec, collect_nonopt) < 0)
 		return 2;
 	/* "SRC MOUNTPOINT": mount(8) passes the fstab source first. */
@@ -343,7 +422,7 @@ int main(int argc, char *argv[])
 		goto out;
 	if (!cmd.foreground)
 		log_init(1, cmd.debug ? LOG_LEVEL_DEBUG : parse_level(o.log_level));
-	if (gw_open(&g, &fsc.gw, &err) < 0) {
+	if (gw_open(&g, &fsc.gw, &err) < 0 || gw_start(fsc.gw, &err) < 0) {
 		log_error("%s", buf_str(&err));
 		goto out;
 	}
@@ -356,12 +435,15 @@ int main(int argc, char *argv[])
 	} else {
 		loop = fuse_loop_cfg_create();
 		fuse_loop_cfg_set_clone_fd(loop, cmd.clone_fd);
+		/* Room for the .sync readers that may block (max_sync_waiters). */
 		fuse_loop_cfg_set_max_threads(loop, cmd.max_threads && cmd.max_threads <= 100000
-							      ? cmd.max_threads : 10);
-		fuse_loop_cfg_set_idle_threads(loop, cmd.max_idle_threads);
+							      ? cmd.max_threads : 16);
+		if (cmd.max_idle_threads != UINT_MAX) /* UINT_MAX: not given */
+			fuse_loop_cfg_set_idle_threads(loop, cmd.max_idle_threads);
 		ret = fuse_loop_mt(fuse, loop);
 	}
-	ret = ret ? 1 : 0;
+	/* libfuse returns the signal that ended the loop: a requested stop is clean. */
+	ret = ret == 0 || ret == SIGTERM || ret == SIGINT || ret == SIGHUP ? 0 : 1;
 	fuse_remove_signal_handlers(fuse_get_session(fuse));
 	log_info("unmounting '%s'", cmd.mountpoint);
 out:
@@ -382,5 +464,10 @@ out:
 	free(o.keyfile);
 	free(o.cache_size);
 	free(o.log_level);
+	free(o.multipart_threshold);
+	free(o.part_size);
+	free(o.ca_bundle);
+	free(o.resolve);
+	http_global_cleanup();
 	return ret;
 }

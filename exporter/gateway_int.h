@@ -1,0 +1,107 @@
+/*
+ * gateway_int: what the two halves of the gateway share (gateway.c: the
+ * tree and data files; gateway_control.c: the control and status files).
+ * Private to those files.  Locks are described in gateway.c.
+ */
+#ifndef WAREHOUSEFS_GATEWAY_INT_H
+#define WAREHOUSEFS_GATEWAY_INT_H
+
+#include <pthread.h>
+
+#include "cache.h"
+#include "config.h"
+#include "format.h"
+#include "gateway.h"
+#include "hmap.h"
+#include "source.h"
+#include "state.h"
+#include "sync.h"
+#include "vault.h"
+
+#define GW_MAX_KEYS 32
+
+struct gw_dest {
+	struct hmap_entry node;
+	int64_t id;
+	char name[64];
+	int64_t created_at;
+	int paused;
+	char *values[GW_MAX_KEYS]; /* plain settings; NULL when unset */
+	int secret_set[GW_MAX_KEYS];
+};
+
+/* What the tree of a destination needs, copied out under dest_lock. */
+struct dest_view {
+	int64_t id;
+	int64_t created_at;
+	int paused;
+	int configured;
+	char team_id[256];
+	char datasets[256];
+	char bucket[64];
+	char prefix[1024];
+	const struct format_ops *fmt;
+};
+
+#define GW_ENQUEUED_MAX 4
+
+struct gw_file {
+	struct hmap_entry node;
+	char *key; /* team \0 date \0 name, as one allocation */
+	size_t keylen;
+	int busy;      /* a thread is generating it */
+	int valid;     /* fields below describe the current version */
+	uint64_t gen;  /* source generation it was checked against */
+	struct state_file version;
+	/* destinations this version is known to be queued or uploaded for */
+	int64_t enqueued[GW_ENQUEUED_MAX];
+	int nenqueued;
+};
+
+struct gw {
+	struct source *src;
+	struct state *state;
+	struct vault *vault;
+	struct cache *cache;
+	struct sync *sync;
+	char *state_path;
+	struct sync_options sync_opts;
+	int64_t started_at;
+	unsigned max_sync_waiters;
+	unsigned sync_waiters; /* protected by dest_lock */
+
+	pthread_mutex_t dest_lock;
+	struct hmap dests;
+
+	pthread_mutex_t file_lock;
+	pthread_cond_t file_cond;
+	struct hmap files;
+};
+
+/* The index of a .config key in gw_dest's arrays. */
+int gw_key_index(const struct config_key *k);
+
+/* The destination called name, or NULL.  Caller holds dest_lock. */
+struct gw_dest *gw_dest_find(struct gw *gw, const char *name);
+
+/* The effective value of a plain setting: stored, or its default. */
+const char *gw_dest_value(const struct gw_dest *d, const char *name);
+
+/* The required settings still missing, comma-separated; "" when complete. */
+void gw_missing_keys(struct gw_dest *d, struct buf *out);
+
+/* Copies what the tree needs of a destination: 0 or -ENOENT. */
+int gw_dest_view(struct gw *gw, const char *name, struct dest_view *v);
+
+/* Records a configuration change or control action in the audit log. */
+void gw_audit(struct gw *gw, const struct gw_caller *who, const char *dest,
+	      const char *action, const char *detail);
+
+/* Fills a directory's attributes. */
+void gw_dir_attr(struct gw_attr *a, unsigned mode, int64_t mtime);
+
+/* Resolves a data file, materializes it and queues it for upload. */
+int gw_file_version(struct gw *gw, const char *dest, const char *team, const char *date,
+		    const char *name, int force, struct state_file *out);
+
+#endif

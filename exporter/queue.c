@@ -1,0 +1,496 @@
+/*
+ * queue: the upload queue and ledger tables (see queue.h).
+ *
+ * Threads: every function takes st->lock for one transaction, like
+ * state.c, whose connection and helpers it shares through state_db.h.
+ */
+#include "queue.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "log.h"
+#include "state_db.h"
+
+static void copy_col(sqlite3_stmt *s, int col, char *out, size_t size)
+{
+	const char *v = (const char *)sqlite3_column_text(s, col);
+
+	snprintf(out, size, "%s", v ? v : "");
+}
+
+static int step_done(struct state *st, sqlite3_stmt *s, const char *what)
+{
+	int ret;
+
+	if (!s)
+		return -EIO;
+	ret = state_errno(st, sqlite3_step(s), what);
+	sqlite3_finalize(s);
+	return ret;
+}
+
+static int ledger_has(struct state *st, int64_t dest_id, const char *bucket,
+		      const char *object_key, const char *sha256)
+{
+	sqlite3_stmt *s = state_prepare(st, "SELECT 1 FROM ledger WHERE dest_id = ?1 AND "
+					    "bucket = ?2 AND object_key = ?3 AND sha256 = ?4");
+	int ret;
+
+	if (!s)
+		return -EIO;
+	sqlite3_bind_int64(s, 1, dest_id);
+	state_bind_text(s, 2, bucket);
+	state_bind_text(s, 3, object_key);
+	state_bind_text(s, 4, sha256);
+	int rc = sqlite3_step(s);
+	ret = rc == SQLITE_ROW ? 1 : rc == SQLITE_DONE ? 0 : state_errno(st, rc, "read ledger");
+	sqlite3_finalize(s);
+	return ret;
+}
+
+int queue_enqueue(struct state *st, const struct queue_new *n, int *queued)
+{
+	sqlite3_stmt *s = NULL;
+	int ret;
+
+	*queued = 0;
+	pthread_mutex_lock(&st->lock);
+	ret = state_exec(st, "BEGIN IMMEDIATE");
+	if (ret)
+		goto out;
+	ret = ledger_has(st, n->dest_id, n->bucket, n->object_key, n->sha256);
+	if (ret != 0)
+		goto end;
+	/* Already queued (pending, uploading or failed) with the same bytes? */
+	s = state_prepare(st, "SELECT id, manual FROM uploads WHERE dest_id = ?1 AND "
+			      "key = ?2 AND sha256 = ?3 AND state != 'uploaded'");
+	if (!s) {
+		ret = -EIO;
+		goto end;
+	}
+	sqlite3_bind_int64(s, 1, n->dest_id);
+	state_bind_text(s, 2, n->key);
+	state_bind_text(s, 3, n->sha256);
+	int rc = sqlite3_step(s);
+	if (rc == SQLITE_ROW) {
+		int64_t id = sqlite3_column_int64(s, 0);
+		int manual = sqlite3_column_int(s, 1);
+		sqlite3_finalize(s);
+		s = NULL;
+		ret = 0;
+		if (n->manual && !manual) {
+			/* A manual run claims it: it may now upload while paused. */
+			s = state_prepare(st, "UPDATE uploads SET manual = 1, run_id = ?2 "
+					      "WHERE id = ?1");
+			if (s) {
+				sqlite3_bind_int64(s, 1, id);
+				sqlite3_bind_int64(s, 2, n->run_id);
+			}
+			ret = step_done(st, s, "update upload");
+			s = NULL;
+		}
+		goto end;
+	}
+	sqlite3_finalize(s);
+	s = NULL;
+	if (rc != SQLITE_DONE) {
+		ret = state_errno(st, rc, "read uploads");
+		goto end;
+	}
+	/* Older versions of this key that have not gone out yet are superseded. */
+	s = state_prepare(st, "DELETE FROM uploads WHERE dest_id = ?1 AND key = ?2 AND "
+			      "state IN ('pending', 'failed', 'uploaded')");
+	if (s) {
+		sqlite3_bind_int64(s, 1, n->dest_id);
+		state_bind_text(s, 2, n->key);
+	}
+	ret = step_done(st, s, "supersede uploads");
+	s = NULL;
+	if (ret)
+		goto end;
+	s = state_prepare(st, "INSERT INTO uploads(dest_id, key, sha256, size, content_type, "
+			      "manual, run_id, created_at) VALUES(?1, ?2, ?3, ?4, ?5, ?6, "
+			      "?7, ?8)");
+	if (s) {
+		sqlite3_bind_int64(s, 1, n->dest_id);
+		state_bind_text(s, 2, n->key);
+		state_bind_text(s, 3, n->sha256);
+		sqlite3_bind_int64(s, 4, (int64_t)n->size);
+		state_bind_text(s, 5, n->content_type);
+		sqlite3_bind_int(s, 6, n->manual);
+		if (n->run_id)
+			sqlite3_bind_int64(s, 7, n->run_id);
+		sqlite3_bind_int64(s, 8, n->now);
+	}
+	ret = step_done(st, s, "queue upload");
+	s = NULL;
+	if (!ret)
+		*queued = 1;
+end:
+	if (ret < 0)
+		sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL);
+	else
+		ret = state_exec(st, "COMMIT");
+	if (ret > 0)
+		ret = 0;
+out:
+	pthread_mutex_unlock(&st->lock);
+	return ret;
+}
+
+int queue_claim(struct state *st, int64_t now_ms, struct queue_item *it)
+{
+	int ret;
+
+	pthread_mutex_lock(&st->lock);
+	sqlite3_stmt *s = state_prepare(
+		st, "UPDATE uploads SET state = 'uploading', attempts = attempts + 1 "
+		    "WHERE id = (SELECT u.id FROM uploads u JOIN destinations d "
+		    "ON d.id = u.dest_id WHERE u.state = 'pending' AND "
+		    "u.next_attempt_at <= ?1 AND (d.paused = 0 OR u.manual = 1) "
+		    "ORDER BY u.id LIMIT 1) "
+		    "RETURNING id, dest_id, key, sha256, size, content_type, attempts, "
+		    "manual, run_id");
+	if (!s) {
+		ret = -EIO;
+		goto out;
+	}
+	sqlite3_bind_int64(s, 1, now_ms);
+	int rc = sqlite3_step(s);
+	if (rc == SQLITE_ROW) {
+		it->id = sqlite3_column_int64(s, 0);
+		it->dest_id = sqlite3_column_int64(s, 1);
+		copy_col(s, 2, it->key, sizeof(it->key));
+		copy_col(s, 3, it->sha256, sizeof(it->sha256));
+		it->size = (uint64_t)sqlite3_column_int64(s, 4);
+		copy_col(s, 5, it->content_type, sizeof(it->content_type));
+		it->attempts = sqlite3_column_int(s, 6);
+		it->manual = sqlite3_column_int(s, 7);
+		it->run_id = sqlite3_column_int64(s, 8);
+		/* RETURNING rows are written when the statement completes. */
+		rc = sqlite3_step(s);
+		ret = rc == SQLITE_DONE ? 0 : state_errno(st, rc, "claim upload");
+	} else {
+		ret = rc == SQLITE_DONE ? -ENOENT : state_errno(st, rc, "claim upload");
+	}
+	sqlite3_finalize(s);
+out:
+	pthread_mutex_unlock(&st->lock);
+	return ret;
+}
+
+int queue_in_ledger(struct state *st, int64_t dest_id, const char *bucket,
+		    const char *object_key, const char *sha256)
+{
+	pthread_mutex_lock(&st->lock);
+	int ret = ledger_has(st, dest_id, bucket, object_key, sha256);
+	pthread_mutex_unlock(&st->lock);
+	return ret;
+}
+
+int queue_done(struct state *st, const struct queue_item *it, const char *bucket,
+	       const char *object_key, const char *etag, int64_t now)
+{
+	sqlite3_stmt *s;
+	int ret;
+
+	pthread_mutex_lock(&st->lock);
+	ret = state_exec(st, "BEGIN IMMEDIATE");
+	if (ret)
+		goto out;
+	s = state_prepare(st, "UPDATE uploads SET state = 'uploaded', finished_at = ?2, "
+			      "bucket = ?3, object_key = ?4, etag = ?5, error = NULL "
+			      "WHERE id = ?1");
+	if (s) {
+		sqlite3_bind_int64(s, 1, it->id);
+		sqlite3_bind_int64(s, 2, now);
+		state_bind_text(s, 3, bucket);
+		state_bind_text(s, 4, object_key);
+		state_bind_text(s, 5, etag);
+	}
+	ret = step_done(st, s, "record upload");
+	if (ret)
+		goto rollback;
+	s = state_prepare(st, "INSERT OR REPLACE INTO ledger(dest_id, bucket, object_key, "
+			      "sha256, etag, uploaded_at) VALUES(?1, ?2, ?3, ?4, ?5, ?6)");
+	if (s) {
+		sqlite3_bind_int64(s, 1, it->dest_id);
+		state_bind_text(s, 2, bucket);
+		state_bind_text(s, 3, object_key);
+		state_bind_text(s, 4, it->sha256);
+		state_bind_text(s, 5, etag);
+		sqlite3_bind_int64(s, 6, now);
+	}
+	ret = step_done(st, s, "record ledger");
+	if (ret)
+		goto rollback;
+	s = state_prepare(st, "UPDATE destinations SET uploads_ok = uploads_ok + 1, "
+			      "bytes_uploaded = bytes_uploaded + ?2, last_upload_at = ?3, "
+			      "sync_error = NULL, sync_error_at = NULL WHERE id = ?1");
+	if (s) {
+		sqlite3_bind_int64(s, 1, it->dest_id);
+		sqlite3_bind_int64(s, 2, (int64_t)it->size);
+		sqlite3_bind_int64(s, 3, now);
+	}
+	ret = step_done(st, s, "count upload");
+	if (ret)
+		goto rollback;
+	ret = state_exec(st, "COMMIT");
+	if (!ret)
+		goto out;
+rollback:
+	sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL);
+out:
+	pthread_mutex_unlock(&st->lock);
+	return ret;
+}
+
+int queue_retry(struct state *st, const struct queue_item *it, int64_t next_at_ms,
+		const char *error, const char *status_text, int64_t now)
+{
+	sqlite3_stmt *s;
+	int ret;
+
+	pthread_mutex_lock(&st->lock);
+	ret = state_exec(st, "BEGIN IMMEDIATE");
+	if (ret)
+		goto out;
+	s = state_prepare(st, "UPDATE uploads SET state = 'pending', "
+			      "next_attempt_at = ?2, error = ?3 WHERE id = ?1");
+	if (s) {
+		sqlite3_bind_int64(s, 1, it->id);
+		sqlite3_bind_int64(s, 2, next_at_ms);
+		state_bind_text(s, 3, error);
+	}
+	ret = step_done(st, s, "reschedule upload");
+	if (ret)
+		goto rollback;
+	s = state_prepare(st, "UPDATE destinations SET sync_error = ?2, sync_error_at = ?3 "
+			      "WHERE id = ?1");
+	if (s) {
+		sqlite3_bind_int64(s, 1, it->dest_id);
+		state_bind_text(s, 2, status_text);
+		sqlite3_bind_int64(s, 3, now);
+	}
+	ret = step_done(st, s, "record error");
+	if (ret)
+		goto rollback;
+	ret = state_exec(st, "COMMIT");
+	if (!ret)
+		goto out;
+rollback:
+	sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL);
+out:
+	pthread_mutex_unlock(&st->lock);
+	return ret;
+}
+
+int queue_fail(struct state *st, const struct queue_item *it, int64_t now,
+	       const char *error, const char *status_text)
+{
+	sqlite3_stmt *s;
+	int ret;
+
+	pthread_mutex_lock(&st->lock);
+	ret = state_exec(st, "BEGIN IMMEDIATE");
+	if (ret)
+		goto out;
+	s = state_prepare(st, "UPDATE uploads SET state = 'failed', finished_at = ?2, "
+			      "error = ?3 WHERE id = ?1");
+	if (s) {
+		sqlite3_bind_int64(s, 1, it->id);
+		sqlite3_bind_int64(s, 2, now);
+		state_bind_text(s, 3, error);
+	}
+	ret = step_done(st, s, "record failure");
+	if (ret)
+		goto rollback;
+	s = state_prepare(st, "UPDATE destinations SET uploads_failed = uploads_failed + 1, "
+			      "sync_error = ?2, sync_error_at = ?3 WHERE id = ?1");
+	if (s) {
+		sqlite3_bind_int64(s, 1, it->dest_id);
+		state_bind_text(s, 2, status_text);
+		sqlite3_bind_int64(s, 3, now);
+	}
+	ret = step_done(st, s, "record failure");
+	if (ret)
+		goto rollback;
+	ret = state_exec(st, "COMMIT");
+	if (!ret)
+		goto out;
+rollback:
+	sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL);
+out:
+	pthread_mutex_unlock(&st->lock);
+	return ret;
+}
+
+int queue_release(struct state *st, int64_t id)
+{
+	pthread_mutex_lock(&st->lock);
+	sqlite3_stmt *s = state_prepare(st, "UPDATE uploads SET state = 'pending', "
+					    "attempts = MAX(attempts - 1, 0) WHERE id = ?1 "
+					    "AND state = 'uploading'");
+	if (s)
+		sqlite3_bind_int64(s, 1, id);
+	int ret = step_done(st, s, "release upload");
+	pthread_mutex_unlock(&st->lock);
+	return ret;
+}
+
+int queue_recover(struct state *st)
+{
+	pthread_mutex_lock(&st->lock);
+	int ret = state_exec(st, "UPDATE uploads SET state = 'pending' "
+				 "WHERE state = 'uploading'");
+	int n = sqlite3_changes(st->db);
+	pthread_mutex_unlock(&st->lock);
+	if (!ret && n)
+		log_info("resuming %d upload(s) interrupted by the last shutdown", n);
+	return ret;
+}
+
+int queue_retry_failed(struct state *st, int64_t dest_id)
+{
+	pthread_mutex_lock(&st->lock);
+	sqlite3_stmt *s = state_prepare(st, "UPDATE uploads SET state = 'pending', "
+					    "attempts = 0, next_attempt_at = 0 WHERE "
+					    "state = 'failed' AND (?1 = 0 OR dest_id = ?1)");
+	if (s)
+		sqlite3_bind_int64(s, 1, dest_id);
+	int ret = step_done(st, s, "retry failed uploads");
+	pthread_mutex_unlock(&st->lock);
+	return ret;
+}
+
+int queue_needs(struct state *st, const char *sha256)
+{
+	pthread_mutex_lock(&st->lock);
+	sqlite3_stmt *s = state_prepare(st, "SELECT 1 FROM uploads WHERE sha256 = ?1 AND "
+					    "state != 'uploaded' LIMIT 1");
+	int ret = -EIO;
+	if (s) {
+		state_bind_text(s, 1, sha256);
+		int rc = sqlite3_step(s);
+		ret = rc == SQLITE_ROW ? 1 : rc == SQLITE_DONE ? 0 : state_errno(st, rc, "read");
+		sqlite3_finalize(s);
+	}
+	pthread_mutex_unlock(&st->lock);
+	return ret;
+}
+
+int queue_next_due(struct state *st, int64_t *at_ms)
+{
+	pthread_mutex_lock(&st->lock);
+	sqlite3_stmt *s = state_prepare(st, "SELECT MIN(next_attempt_at) FROM uploads "
+					    "WHERE state = 'pending'");
+	int ret = -EIO;
+	if (s) {
+		int rc = sqlite3_step(s);
+		if (rc == SQLITE_ROW && sqlite3_column_type(s, 0) != SQLITE_NULL) {
+			*at_ms = sqlite3_column_int64(s, 0);
+			ret = 0;
+		} else {
+			ret = rc == SQLITE_ROW ? -ENOENT : state_errno(st, rc, "read");
+		}
+		sqlite3_finalize(s);
+	}
+	pthread_mutex_unlock(&st->lock);
+	return ret;
+}
+
+int queue_counts(struct state *st, int64_t dest_id, int64_t now_ms,
+		 struct queue_counts *c)
+{
+	int ret = -EIO;
+
+	memset(c, 0, sizeof(*c));
+	pthread_mutex_lock(&st->lock);
+	sqlite3_stmt *s = state_prepare(
+		st, "SELECT "
+		    "(SELECT COUNT(*) FROM uploads WHERE dest_id = ?1 AND state = 'pending'),"
+		    "(SELECT COUNT(*) FROM uploads WHERE dest_id = ?1 AND state = 'pending' "
+		    " AND next_attempt_at <= ?2),"
+		    "(SELECT COUNT(*) FROM uploads WHERE dest_id = ?1 AND state = 'uploading'),"
+		    "(SELECT COUNT(*) FROM uploads WHERE dest_id = ?1 AND state = 'failed'),"
+		    "uploads_ok, uploads_failed, bytes_uploaded, last_upload_at "
+		    "FROM destinations WHERE id = ?1");
+	if (!s)
+		goto out;
+	sqlite3_bind_int64(s, 1, dest_id);
+	sqlite3_bind_int64(s, 2, now_ms);
+	int rc = sqlite3_step(s);
+	if (rc == SQLITE_ROW) {
+		c->pending = sqlite3_column_int64(s, 0);
+		c->pending_now = sqlite3_column_int64(s, 1);
+		c->uploading = sqlite3_column_int64(s, 2);
+		c->failed = sqlite3_column_int64(s, 3);
+		c->uploads_ok = sqlite3_column_int64(s, 4);
+		c->uploads_failed = sqlite3_column_int64(s, 5);
+		c->bytes_uploaded = (uint64_t)sqlite3_column_int64(s, 6);
+		c->last_upload_at = sqlite3_column_int64(s, 7);
+		ret = 0;
+	} else {
+		ret = rc == SQLITE_DONE ? -ENOENT : state_errno(st, rc, "count uploads");
+	}
+	sqlite3_finalize(s);
+out:
+	pthread_mutex_unlock(&st->lock);
+	return ret;
+}
+
+int queue_last_error(struct state *st, int64_t dest_id, struct buf *text, int64_t *at)
+{
+	int ret = -EIO;
+
+	pthread_mutex_lock(&st->lock);
+	sqlite3_stmt *s = state_prepare(st, "SELECT sync_error, sync_error_at FROM "
+					    "destinations WHERE id = ?1");
+	if (s) {
+		sqlite3_bind_int64(s, 1, dest_id);
+		int rc = sqlite3_step(s);
+		if (rc == SQLITE_ROW) {
+			const char *v = (const char *)sqlite3_column_text(s, 0);
+			if (v)
+				buf_adds(text, v);
+			*at = sqlite3_column_int64(s, 1);
+			ret = 0;
+		} else {
+			ret = rc == SQLITE_DONE ? -ENOENT : state_errno(st, rc, "read");
+		}
+		sqlite3_finalize(s);
+	}
+	pthread_mutex_unlock(&st->lock);
+	return ret;
+}
+
+int queue_lookup(struct state *st, int64_t dest_id, const char *key, const char *sha256,
+		 struct queue_file_state *out)
+{
+	int ret = -EIO;
+
+	memset(out, 0, sizeof(*out));
+	pthread_mutex_lock(&st->lock);
+	sqlite3_stmt *s = state_prepare(st, "SELECT state, etag, finished_at FROM uploads "
+					    "WHERE dest_id = ?1 AND key = ?2 AND sha256 = ?3 "
+					    "ORDER BY id DESC LIMIT 1");
+	if (s) {
+		sqlite3_bind_int64(s, 1, dest_id);
+		state_bind_text(s, 2, key);
+		state_bind_text(s, 3, sha256);
+		int rc = sqlite3_step(s);
+		if (rc == SQLITE_ROW) {
+			copy_col(s, 0, out->state, sizeof(out->state));
+			copy_col(s, 1, out->etag, sizeof(out->etag));
+			out->uploaded_at = sqlite3_column_int64(s, 2);
+			ret = 0;
+		} else {
+			ret = rc == SQLITE_DONE ? -ENOENT : state_errno(st, rc, "read upload");
+		}
+		sqlite3_finalize(s);
+	}
+	pthread_mutex_unlock(&st->lock);
+	return ret;
+}

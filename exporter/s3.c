@@ -1,0 +1,1149 @@
+/*
+ * s3: PutObject and multipart upload (see s3.h).
+ *
+ * One upload is: check the target and build its URL; read the file once
+ * to hash it (the whole file's SHA-256, checked against the one the cache
+ * recorded, and each part's MD5 and SHA-256, so a file that changes after
+ * this pass is refused by the store's own checks); then one signed PUT,
+ * or CreateMultipartUpload, the parts in parallel, and
+ * CompleteMultipartUpload, with AbortMultipartUpload on failure.
+ *
+ * Every request is signed just before it is sent (a retry signs again with
+ * a fresh date).  Every answer that is not a 2xx, and a 200 whose body is
+ * an <Error> (CompleteMultipartUpload may do that), becomes a struct
+ * s3_error here, with the transient flag and the hint decided once.
+ *
+ * Threads: a client is used by one thread at a time.  A multipart upload
+ * runs its parts on the calling thread plus up to part_parallelism - 1
+ * threads of its own, each with one of the client's extra connections;
+ * they are joined before s3_put_file() returns.  struct upload's lock
+ * protects next_part, failed and failed_err; stop is written under it and
+ * read without it by transfers in flight (it only goes from 0 to 1).
+ */
+#include "s3.h"
+
+#include <errno.h>
+#include <openssl/evp.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "buf.h"
+#include "clock.h"
+#include "http.h"
+#include "log.h"
+#include "sigv4.h"
+
+#define MIB (1024ULL * 1024)
+#define S3_MIN_PART_SIZE (8 * MIB)
+#define S3_MAX_PARTS 10000ULL
+#define S3_MAX_PART_SIZE (5ULL * 1024 * MIB)   /* 5 GiB: also the largest PutObject */
+#define S3_MAX_OBJECT_SIZE (5ULL * 1024 * 1024 * MIB)
+#define S3_MAX_PARALLELISM 32
+#define S3_ATTEMPTS 3              /* per part, and for Create and Complete */
+#define S3_RETRY_BASE_MS 250
+#define S3_ABORT_TIMEOUT_MS 5000
+#define HASH_CHUNK (1024 * 1024)
+#define MD5_BYTES 16
+#define SHA256_BYTES 32
+
+struct s3_client {
+	struct http_options http_opts; /* strings point to ca_bundle and resolve */
+	char *ca_bundle;
+	char *resolve;
+	uint64_t multipart_threshold;
+	uint64_t part_size;
+	unsigned parallelism;
+	struct http_client *http;       /* the owning thread's connection */
+	struct http_client *part_http[S3_MAX_PARALLELISM]; /* made on first use */
+};
+
+/* Where the requests of one upload go. */
+struct location {
+	struct buf url;   /* scheme://authority/path, without query */
+	struct buf host;  /* the Host header, as curl would send it */
+	struct buf path;  /* the URL's path, as signed */
+};
+
+/* One part (a single PUT is one part covering the file). */
+struct part {
+	uint64_t offset, len;
+	unsigned char md5[MD5_BYTES];
+	char md5_b64[32];
+	char sha256[SIGV4_SHA256_HEX_SIZE];
+	char etag[128];   /* the store's, quotes included */
+};
+
+/* One upload in progress. */
+struct upload {
+	struct s3_client *c;
+	const struct s3_target *t;
+	const char *key;
+	struct location loc;
+	int fd;
+	uint64_t size;
+	const char *content_type;
+	const volatile int *cancel;
+	struct part *parts;
+	unsigned nparts;
+	struct buf upload_id_query; /* "uploadId=<encoded>" */
+
+	pthread_mutex_t lock;
+	unsigned next_part;         /* protected by lock */
+	int failed;                 /* protected by lock: the first failure */
+	struct s3_error failed_err; /* protected by lock */
+	volatile int stop;          /* written under lock: the other parts give up */
+};
+
+/* One request of an upload, before signing. */
+struct s3_request {
+	const char *method;
+	const char *what;         /* for logs: "PutObject", "part 3" */
+	const char *query;        /* encoded, or NULL */
+	struct sigv4_header headers[8];
+	size_t n_headers;
+	const char *payload_hash;
+	int body_fd;
+	uint64_t body_offset, body_len;
+	const void *body;
+	long timeout_ms;
+	int error_in_body;        /* a 200 may carry <Error> (CompleteMultipartUpload) */
+};
+
+static const char hex_digits[] = "0123456789abcdef";
+
+static void hex_encode(const unsigned char *in, size_t len, char *out)
+{
+	for (size_t i = 0; i < len; i++) {
+		out[2 * i] = hex_digits[in[i] >> 4];
+		out[2 * i + 1] = hex_digits[in[i] & 0xf];
+	}
+	out[2 * len] = '\0';
+}
+
+static void set_message(struct s3_error *err, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+static void set_message(struct s3_error *err, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(err->message, sizeof(err->message), fmt, ap);
+	va_end(ap);
+}
+
+/* ------------------------------------------------------------- client */
+
+struct s3_client *s3_client_new(const struct s3_options *opts)
+{
+	struct s3_client *c = calloc(1, sizeof(*c));
+
+	if (!c)
+		return NULL;
+	if ((opts->ca_bundle && !(c->ca_bundle = strdup(opts->ca_bundle))) ||
+	    (opts->resolve && !(c->resolve = strdup(opts->resolve))))
+		goto fail;
+	c->http_opts.connect_timeout_ms = opts->connect_timeout_ms;
+	c->http_opts.stall_timeout_s = opts->stall_timeout_s;
+	c->http_opts.ca_bundle = c->ca_bundle;
+	c->http_opts.resolve = c->resolve;
+	c->multipart_threshold = opts->multipart_threshold ? opts->multipart_threshold
+							   : 64 * MIB;
+	c->part_size = opts->part_size > S3_MIN_PART_SIZE ? opts->part_size : S3_MIN_PART_SIZE;
+	c->parallelism = opts->part_parallelism ? opts->part_parallelism : 4;
+	if (c->parallelism > S3_MAX_PARALLELISM)
+		c->parallelism = S3_MAX_PARALLELISM;
+	c->http = http_client_new(&c->http_opts);
+	if (!c->http)
+		goto fail;
+	return c;
+fail:
+	s3_client_free(c);
+	return NULL;
+}
+
+void s3_client_free(struct s3_client *c)
+{
+	if (!c)
+		return;
+	http_client_free(c->http);
+	for (unsigned i = 0; i < S3_MAX_PARALLELISM; i++)
+		http_client_free(c->part_http[i]);
+	free(c->ca_bundle);
+	free(c->resolve);
+	free(c);
+}
+
+/* ------------------------------------------------------------ errors */
+
+static int code_is(const struct s3_error *e, const char *code)
+{
+	return strcmp(e->code, code) == 0;
+}
+
+static int region_mismatch(const struct s3_error *e)
+{
+	return code_is(e, "PermanentRedirect") || code_is(e, "IllegalLocationConstraintException") ||
+	       (code_is(e, "AuthorizationHeaderMalformed") && e->region[0]) ||
+	       (e->http_status == 301 && e->region[0]);
+}
+
+static int is_transient(const struct s3_error *e)
+{
+	static const char *const transient_codes[] = {
+		"SlowDown", "RequestTimeout", "InternalError", "ServiceUnavailable",
+		"OperationAborted", "TemporaryRedirect",
+		/* the upload was aborted under us (a lifecycle rule): start again */
+		"NoSuchUpload", NULL,
+	};
+
+	if (code_is(e, "NotImplemented") || region_mismatch(e))
+		return 0;
+	for (int i = 0; transient_codes[i]; i++)
+		if (code_is(e, transient_codes[i]))
+			return 1;
+	return e->http_status >= 500 || e->http_status == 429 || e->http_status == 408;
+}
+
+static const char *static_hint(const struct s3_error *e)
+{
+	static const struct {
+		const char *code, *hint;
+	} hints[] = {
+		{"SignatureDoesNotMatch",
+		 "check secret_access_key (the store computed a different signature)"},
+		{"InvalidAccessKeyId", "check access_key_id"},
+		{"NoSuchBucket", "check bucket: the store has no bucket named so"},
+		{"AccessDenied",
+		 "the credentials may not write to this bucket/prefix (s3:PutObject needed)"},
+		{"AllAccessDisabled", "the store has disabled all access to this bucket"},
+		{"RequestTimeTooSkewed", "this machine's clock is off: fix NTP"},
+		{"ExpiredToken", "session_token has expired: write new credentials"},
+		{"TokenRefreshRequired", "session_token has expired: write new credentials"},
+		{"InvalidToken", "check session_token"},
+		{"XAmzContentSHA256Mismatch",
+		 "the bytes changed on the way: a proxy rewriting bodies, or the cached "
+		 "file changed during the upload"},
+		{"BadDigest",
+		 "the bytes changed on the way: a proxy rewriting bodies, or the cached "
+		 "file changed during the upload"},
+		{"InvalidArgument",
+		 "the store refused an argument: check sse and sse_kms_key_id"},
+		{"InvalidRequest",
+		 "the store refused the request as sent: check sse (some stores accept it "
+		 "over https only) and endpoint"},
+		{"KMS.NotFoundException", "check sse_kms_key_id: no such KMS key"},
+		{"KMS.DisabledException", "the KMS key in sse_kms_key_id is disabled"},
+		{"EntityTooLarge", "the file is too large for one request: lower multipart_threshold"},
+		{"SlowDown", "the store asks for fewer requests: retrying with backoff"},
+		{"NoSuchUpload", "the store dropped the multipart upload: retrying"},
+		{"ConnectionRefused", "nothing listens at the endpoint"},
+		{"ResolveFailed", "check endpoint and DNS: the host name does not resolve"},
+		{"Timeout", "the store did not answer in time: check the network and endpoint"},
+		{"ConnectionReset",
+		 "the connection broke: retrying (check proxies and firewalls if it goes on)"},
+		{"TLSError", "check the endpoint's TLS certificate or the ca_bundle option"},
+	};
+
+	for (size_t i = 0; i < sizeof(hints) / sizeof(hints[0]); i++)
+		if (code_is(e, hints[i].code))
+			return hints[i].hint;
+	if (region_mismatch(e))
+		return "the bucket is in another region: set region to the bucket's region";
+	if (e->http_status >= 500)
+		return "the store is failing or overloaded: retrying with backoff";
+	return "";
+}
+
+const char *s3_error_hint(const struct s3_error *err)
+{
+	return err->hint[0] ? err->hint : static_hint(err);
+}
+
+static void fill_hint(struct s3_error *e)
+{
+	if (region_mismatch(e) && e->region[0])
+		snprintf(e->hint, sizeof(e->hint), "the bucket is in %s: set region = %s",
+			 e->region, e->region);
+	else
+		snprintf(e->hint, sizeof(e->hint), "%s", static_hint(e));
+}
+
+/* --------------------------------------------------------------- XML */
+
+/* Appends the text s..end to out with XML's entities decoded. */
+static void xml_decode(const char *s, const char *end, struct buf *out)
+{
+	static const struct {
+		const char *name;
+		char c;
+	} entities[] = {{"amp;", '&'}, {"lt;", '<'}, {"gt;", '>'}, {"quot;", '"'}, {"apos;", '\''}};
+
+	while (s < end) {
+		if (*s != '&') {
+			buf_addch(out, *s++);
+			continue;
+		}
+		size_t left = (size_t)(end - s - 1);
+		int done = 0;
+		for (size_t i = 0; !done && i < sizeof(entities) / sizeof(entities[0]); i++) {
+			size_t n = strlen(entities[i].name);
+			if (left >= n && memcmp(s + 1, entities[i].name, n) == 0) {
+				buf_addch(out, entities[i].c);
+				s += 1 + n;
+				done = 1;
+			}
+		}
+		if (!done && left > 2 && s[1] == '#') {
+			char *stop;
+			int hex = s[2] == 'x' || s[2] == 'X';
+			unsigned long cp = strtoul(s + (hex ? 3 : 2), &stop, hex ? 16 : 10);
+			if (stop < end && *stop == ';' && cp > 0 && cp < 0x110000) {
+				/* UTF-8, as the rest of the document */
+				if (cp < 0x80) {
+					buf_addch(out, (char)cp);
+				} else if (cp < 0x800) {
+					buf_addch(out, (char)(0xc0 | (cp >> 6)));
+					buf_addch(out, (char)(0x80 | (cp & 0x3f)));
+				} else if (cp < 0x10000) {
+					buf_addch(out, (char)(0xe0 | (cp >> 12)));
+					buf_addch(out, (char)(0x80 | ((cp >> 6) & 0x3f)));
+					buf_addch(out, (char)(0x80 | (cp & 0x3f)));
+				} else {
+					buf_addch(out, (char)(0xf0 | (cp >> 18)));
+					buf_addch(out, (char)(0x80 | ((cp >> 12) & 0x3f)));
+					buf_addch(out, (char)(0x80 | ((cp >> 6) & 0x3f)));
+					buf_addch(out, (char)(0x80 | (cp & 0x3f)));
+				}
+				s = stop + 1;
+				done = 1;
+			}
+		}
+		if (!done)
+			buf_addch(out, *s++);
+	}
+}
+
+/*
+ * The decoded text of the first <name>...</name> in xml, cut to fit out.
+ * S3's answers are flat enough that this is all the parsing they need.
+ * Returns 1 when the element is there, 0 otherwise (out is then "").
+ */
+static int xml_text(const char *xml, const char *name, char *out, size_t size)
+{
+	struct buf open = BUF_INIT, close = BUF_INIT, text = BUF_INIT;
+	const char *start, *end = NULL;
+
+	out[0] = '\0';
+	buf_addf(&open, "<%s>", name);
+	buf_addf(&close, "</%s>", name);
+	start = strstr(xml, buf_str(&open));
+	if (start) {
+		start += open.len;
+		end = strstr(start, buf_str(&close));
+	}
+	if (end) {
+		xml_decode(start, end, &text);
+		snprintf(out, size, "%s", buf_str(&text));
+	}
+	buf_release(&open);
+	buf_release(&close);
+	buf_release(&text);
+	return end != NULL;
+}
+
+/* Whether the document's root element is <name>. */
+static int xml_root_is(const char *xml, const char *name)
+{
+	const char *p = xml;
+	size_t n = strlen(name);
+
+	for (;;) {
+		while (*p == ' ' || *p == '\t' || *p == '\r' || *p == '\n')
+			p++;
+		if (strncmp(p, "<?", 2) == 0 || strncmp(p, "<!--", 4) == 0) {
+			const char *e = strstr(p, p[1] == '?' ? "?>" : "-->");
+			if (!e)
+				return 0;
+			p = e + (p[1] == '?' ? 2 : 3);
+			continue;
+		}
+		break;
+	}
+	return p[0] == '<' && strncmp(p + 1, name, n) == 0 &&
+	       (p[1 + n] == '>' || p[1 + n] == ' ' || p[1 + n] == '/' || p[1 + n] == '\t' ||
+		p[1 + n] == '\r' || p[1 + n] == '\n');
+}
+
+/* Appends s to out with the characters XML text may not hold escaped. */
+static void xml_escape(struct buf *out, const char *s)
+{
+	for (; *s; s++) {
+		if (*s == '&')
+			buf_adds(out, "&amp;");
+		else if (*s == '<')
+			buf_adds(out, "&lt;");
+		else if (*s == '>')
+			buf_adds(out, "&gt;");
+		else
+			buf_addch(out, *s);
+	}
+}
+
+/* An answer the store gave as an error: status, its error XML, headers. */
+static void error_from_response(const struct http_response *resp, struct s3_error *err)
+{
+	const char *body = buf_str(&resp->body);
+
+	memset(err, 0, sizeof(*err));
+	err->http_status = (int)resp->status;
+	xml_text(body, "Code", err->code, sizeof(err->code));
+	xml_text(body, "Message", err->message, sizeof(err->message));
+	if (!xml_text(body, "RequestId", err->request_id, sizeof(err->request_id)) ||
+	    !err->request_id[0])
+		snprintf(err->request_id, sizeof(err->request_id), "%s", resp->request_id);
+	if (resp->bucket_region[0])
+		snprintf(err->region, sizeof(err->region), "%s", resp->bucket_region);
+	else
+		xml_text(body, "Region", err->region, sizeof(err->region));
+	if (!err->code[0] && !err->message[0])
+		set_message(err, "HTTP %ld without an S3 error", resp->status);
+	err->transient = is_transient(err);
+}
+
+static void error_from_transport(const struct http_error *he, struct s3_error *err)
+{
+	memset(err, 0, sizeof(*err));
+	snprintf(err->code, sizeof(err->code), "%s", he->code);
+	snprintf(err->message, sizeof(err->message), "%s", he->message);
+	err->transient = he->transient;
+}
+
+/* ----------------------------------------------------------- target */
+
+static int is_ip_literal(const char *host, size_t len)
+{
+	if (len && host[0] == '[')
+		return 1;
+	for (size_t i = 0; i < len; i++)
+		if (!((host[i] >= '0' && host[i] <= '9') || host[i] == '.'))
+			return 0;
+	return 1;
+}
+
+/* A bucket that can be a host name label set (virtual-hosted addressing). */
+static int dns_compatible(const char *bucket, int allow_dots)
+{
+	size_t n = strlen(bucket);
+
+	if (n < 3 || n > 63 || bucket[0] == '-' || bucket[n - 1] == '-')
+		return 0;
+	for (size_t i = 0; i < n; i++) {
+		char ch = bucket[i];
+		if (!((ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9') || ch == '-' ||
+		      (ch == '.' && allow_dots)))
+			return 0;
+	}
+	return 1;
+}
+
+/*
+ * Builds loc for t and key.  AWS without an endpoint: virtual-hosted
+ * https://BUCKET.s3.REGION.amazonaws.com/KEY, or path-style
+ * https://s3.REGION.amazonaws.com/BUCKET/KEY, the latter also for a bucket
+ * whose name has dots (the certificate *.s3.REGION.amazonaws.com cannot
+ * cover it, so botocore does the same).  An endpoint: ENDPOINT/BUCKET/KEY,
+ * or scheme://BUCKET.HOST[:PORT]/KEY.
+ */
+static int locate(const struct s3_target *t, const char *key, struct location *loc,
+		  struct s3_error *err)
+{
+	const char *endpoint = t->endpoint ? t->endpoint : "";
+	const char *scheme, *authority, *slash, *host_end, *port = NULL;
+	int https, virtual;
+	struct buf aws_host = BUF_INIT;
+
+	if (!endpoint[0]) {
+		if (strcmp(t->region, "auto") == 0) {
+			set_message(err, "region 'auto' needs an endpoint: it is for R2 and similar "
+					 "stores; for AWS set the bucket's region");
+			return -EINVAL;
+		}
+		buf_addf(&aws_host, "s3.%s.amazonaws.com%s", t->region,
+			 strncmp(t->region, "cn-", 3) == 0 ? ".cn" : "");
+		endpoint = buf_str(&aws_host);
+		scheme = "https";
+		authority = endpoint;
+		https = 1;
+		virtual = !t->path_style && dns_compatible(t->bucket, 0);
+	} else if (strncmp(endpoint, "https://", 8) == 0 || strncmp(endpoint, "http://", 7) == 0) {
+		https = endpoint[4] == 's';
+		scheme = https ? "https" : "http";
+		authority = endpoint + (https ? 8 : 7);
+		virtual = !t->path_style;
+	} else {
+		set_message(err, "endpoint '%s' must start with http:// or https://", endpoint);
+		return -EINVAL;
+	}
+	slash = strchr(authority, '/');
+	host_end = slash ? slash : authority + strlen(authority);
+	if (authority == host_end || strpbrk(endpoint, "?#@ ")) {
+		set_message(err, "endpoint '%s' is not a URL of the form "
+				 "http[s]://HOST[:PORT][/PATH]", endpoint);
+		buf_release(&aws_host);
+		return -EINVAL;
+	}
+	/* The port, if any, is after the last ':' outside an IPv6 literal's brackets. */
+	for (const char *p = host_end; p > authority; p--)
+		if (p[-1] == ']')
+			break;
+		else if (p[-1] == ':') {
+			port = p;
+			break;
+		}
+	size_t host_len = (size_t)((port ? port - 1 : host_end) - authority);
+	int default_port = !port || (https && (size_t)(host_end - port) == 3 &&
+				     strncmp(port, "443", 3) == 0) ||
+			   (!https && (size_t)(host_end - port) == 2 && strncmp(port, "80", 2) == 0);
+	if (virtual && is_ip_literal(authority, host_len)) {
+		set_message(err, "virtual-hosted addressing needs a host name in endpoint '%s', "
+				 "not an IP address: set addressing = path", endpoint);
+		buf_release(&aws_host);
+		return -EINVAL;
+	}
+	if (virtual && !dns_compatible(t->bucket, 1)) {
+		set_message(err, "bucket '%s' cannot be a host name: set addressing = path",
+			    t->bucket);
+		buf_release(&aws_host);
+		return -EINVAL;
+	}
+
+	if (virtual)
+		buf_addf(&loc->host, "%s.", t->bucket);
+	buf_add(&loc->host, authority, host_len);
+	if (!default_port)
+		buf_addf(&loc->host, ":%.*s", (int)(host_end - port), port);
+	if (slash) {
+		/* an endpoint's own path ("https://gw.example/s3"), without a final '/' */
+		size_t n = strlen(slash);
+		while (n && slash[n - 1] == '/')
+			n--;
+		buf_add(&loc->path, slash, n);
+	}
+	if (!virtual) {
+		buf_addch(&loc->path, '/');
+		sigv4_uri_encode(&loc->path, t->bucket, strlen(t->bucket), 0);
+	}
+	buf_addch(&loc->path, '/');
+	sigv4_uri_encode(&loc->path, key, strlen(key), 1);
+	buf_addf(&loc->url, "%s://", scheme);
+	if (virtual)
+		buf_addf(&loc->url, "%s.", t->bucket);
+	buf_add(&loc->url, authority, (size_t)(host_end - authority));
+	buf_adds(&loc->url, buf_str(&loc->path));
+	buf_release(&aws_host);
+	return 0;
+}
+
+static int check_target(const struct s3_target *t, const char *key, struct s3_error *err)
+{
+	static const struct {
+		size_t offset;
+		const char *name;
+	} required[] = {
+		{offsetof(struct s3_target, bucket), "bucket"},
+		{offsetof(struct s3_target, region), "region"},
+		{offsetof(struct s3_target, access_key_id), "access_key_id"},
+		{offsetof(struct s3_target, secret_access_key), "secret_access_key"},
+	};
+
+	for (size_t i = 0; i < sizeof(required) / sizeof(required[0]); i++) {
+		const char *v = *(const char *const *)((const char *)t + required[i].offset);
+		if (!v || !v[0]) {
+			set_message(err, "no %s is set", required[i].name);
+			return -EINVAL;
+		}
+	}
+	if (!key || !key[0]) {
+		set_message(err, "the object key is empty");
+		return -EINVAL;
+	}
+	if (t->sse && t->sse[0] && strcmp(t->sse, "none") != 0 && strcmp(t->sse, "AES256") != 0 &&
+	    strcmp(t->sse, "aws:kms") != 0) {
+		set_message(err, "sse '%s' is not one of none, AES256, aws:kms", t->sse);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+/* Adds the SSE headers for t (CreateMultipartUpload and PutObject carry them). */
+static void add_sse_headers(const struct s3_target *t, struct s3_request *r)
+{
+	if (!t->sse || !t->sse[0] || strcmp(t->sse, "none") == 0)
+		return;
+	r->headers[r->n_headers++] = (struct sigv4_header){"x-amz-server-side-encryption", t->sse};
+	if (strcmp(t->sse, "aws:kms") == 0 && t->sse_kms_key_id && t->sse_kms_key_id[0])
+		r->headers[r->n_headers++] = (struct sigv4_header){
+			"x-amz-server-side-encryption-aws-kms-key-id", t->sse_kms_key_id};
+}
+
+/* ---------------------------------------------------------- requests */
+
+/*
+ * Signs r and sends it once over h.  Returns 0 for a 2xx answer (resp
+ * holds it), -EIO with err filled for an error answer or a transport
+ * failure, -ECANCELED, -EBADMSG (the file shrank), -EINVAL or -ENOMEM.
+ */
+static int send_once(struct upload *u, struct http_client *h, const struct s3_request *r,
+		     struct http_response *resp, struct s3_error *err)
+{
+	struct sigv4_header signed_headers[1 + sizeof(r->headers) / sizeof(r->headers[0])];
+	struct http_header headers[1 + sizeof(r->headers) / sizeof(r->headers[0])];
+	struct http_header added[SIGV4_MAX_HEADERS];
+	struct sigv4_signature sig;
+	struct http_error herr;
+	struct buf url = BUF_INIT;
+	int ret;
+
+	signed_headers[0] = (struct sigv4_header){"Host", buf_str(&u->loc.host)};
+	for (size_t i = 0; i < r->n_headers; i++)
+		signed_headers[i + 1] = r->headers[i];
+	struct sigv4_request req = {
+		.method = r->method,
+		.path = buf_str(&u->loc.path),
+		.query = r->query,
+		.headers = signed_headers,
+		.n_headers = r->n_headers + 1,
+		.payload_hash = r->payload_hash,
+	};
+	struct sigv4_credentials cred = {
+		.access_key_id = u->t->access_key_id,
+		.secret_access_key = u->t->secret_access_key,
+		.session_token = u->t->session_token,
+	};
+	memset(resp, 0, sizeof(*resp));
+	ret = sigv4_sign(&req, &cred, u->t->region, "s3", (time_t)clock_now(), SIGV4_S3, &sig);
+	if (ret) {
+		set_message(err, "cannot sign %s: %s", r->what,
+			    sig.error ? sig.error : strerror(-ret));
+		goto out;
+	}
+	for (size_t i = 0; i < req.n_headers; i++)
+		headers[i] = (struct http_header){signed_headers[i].name, signed_headers[i].value};
+	for (size_t i = 0; i < sig.n_headers; i++)
+		added[i] = (struct http_header){sig.headers[i].name, sig.headers[i].value};
+	buf_adds(&url, buf_str(&u->loc.url));
+	if (r->query && r->query[0])
+		buf_addf(&url, "?%s", r->query);
+	struct http_request hreq = {
+		.method = r->method,
+		.url = buf_str(&url),
+		.headers = headers,
+		.n_headers = req.n_headers,
+		.more_headers = added,
+		.n_more_headers = sig.n_headers,
+		.body_fd = r->body_fd,
+		.body_offset = r->body_offset,
+		.body_len = r->body_len,
+		.body = r->body,
+		.cancel = u->cancel,
+		.stop = &u->stop,
+		.timeout_ms = r->timeout_ms,
+	};
+	ret = http_perform(h, &hreq, resp, &herr);
+	if (ret) {
+		error_from_transport(&herr, err);
+		goto out;
+	}
+	if (resp->status < 200 || resp->status > 299 ||
+	    (r->error_in_body && xml_root_is(buf_str(&resp->body), "Error"))) {
+		error_from_response(resp, err);
+		ret = -EIO;
+	}
+out:
+	sigv4_signature_release(&sig);
+	buf_release(&url);
+	return ret;
+}
+
+/* Sleeps ms unless the upload is canceled or stopped first: 0 or -ECANCELED. */
+static int pause_ms(struct upload *u, long ms)
+{
+	while (ms > 0) {
+		if ((u->cancel && __atomic_load_n(u->cancel, __ATOMIC_RELAXED)) ||
+		    __atomic_load_n(&u->stop, __ATOMIC_RELAXED))
+			return -ECANCELED;
+		long step = ms < 50 ? ms : 50;
+		struct timespec ts = {0, step * 1000000L};
+		nanosleep(&ts, NULL);
+		ms -= step;
+	}
+	return 0;
+}
+
+/* send_once(), again after a short jittered pause when the failure is transient. */
+static int send_retrying(struct upload *u, struct http_client *h, const struct s3_request *r,
+			 struct http_response *resp, struct s3_error *err, unsigned *seed)
+{
+	int ret = 0;
+
+	for (int attempt = 1; attempt <= S3_ATTEMPTS; attempt++) {
+		if (attempt > 1)
+			http_response_release(resp);
+		ret = send_once(u, h, r, resp, err);
+		if (ret != -EIO || !err->transient || attempt == S3_ATTEMPTS)
+			break;
+		long cap = S3_RETRY_BASE_MS << (attempt - 1);
+		long delay = cap / 2 + (long)(rand_r(seed) % (unsigned)(cap / 2 + 1));
+		log_warn("%s of '%s' failed (attempt %d of %d): %s%s%s; retrying in %ld ms",
+			 r->what, u->key, attempt, S3_ATTEMPTS, err->code,
+			 err->message[0] ? ": " : "", err->message, delay);
+		if (pause_ms(u, delay))
+			return -ECANCELED;
+	}
+	return ret;
+}
+
+/* ----------------------------------------------------------- hashing */
+
+/*
+ * Reads the file once: the whole file's SHA-256 must be want_sha256;
+ * each part gets its MD5 (and, for multipart, its own SHA-256).
+ */
+static int hash_file(struct upload *u, const char *want_sha256, int multipart,
+		     struct s3_error *err)
+{
+	EVP_MD_CTX *whole = EVP_MD_CTX_new(), *md5 = EVP_MD_CTX_new(), *sha = EVP_MD_CTX_new();
+	unsigned char *chunk = malloc(HASH_CHUNK);
+	unsigned char digest[EVP_MAX_MD_SIZE];
+	char got[SIGV4_SHA256_HEX_SIZE];
+	int ret = -ENOMEM;
+
+	if (!whole || !md5 || !sha || !chunk)
+		goto out;
+	ret = -EIO;
+	if (!EVP_DigestInit_ex(whole, EVP_sha256(), NULL))
+		goto out;
+	for (unsigned i = 0; i < u->nparts; i++) {
+		struct part *p = &u->parts[i];
+		if (!EVP_DigestInit_ex(md5, EVP_md5(), NULL) ||
+		    (multipart && !EVP_DigestInit_ex(sha, EVP_sha256(), NULL)))
+			goto out;
+		for (uint64_t done = 0; done < p->len;) {
+			size_t want = p->len - done < HASH_CHUNK ? (size_t)(p->len - done) : HASH_CHUNK;
+			ssize_t n = pread(u->fd, chunk, want, (off_t)(p->offset + done));
+			if (n < 0 && errno == EINTR)
+				continue;
+			if (n < 0) {
+				set_message(err, "cannot read the file: %s", strerror(errno));
+				goto out;
+			}
+			if (n == 0) {
+				set_message(err, "the file has %llu bytes, not %llu",
+					    (unsigned long long)(p->offset + done),
+					    (unsigned long long)u->size);
+				ret = -EBADMSG;
+				goto out;
+			}
+			if (!EVP_DigestUpdate(whole, chunk, (size_t)n) ||
+			    !EVP_DigestUpdate(md5, chunk, (size_t)n) ||
+			    (multipart && !EVP_DigestUpdate(sha, chunk, (size_t)n)))
+				goto out;
+			done += (uint64_t)n;
+		}
+		if (!EVP_DigestFinal_ex(md5, p->md5, NULL))
+			goto out;
+		EVP_EncodeBlock((unsigned char *)p->md5_b64, p->md5, MD5_BYTES);
+		if (multipart) {
+			if (!EVP_DigestFinal_ex(sha, digest, NULL))
+				goto out;
+			hex_encode(digest, SHA256_BYTES, p->sha256);
+		}
+	}
+	if (!EVP_DigestFinal_ex(whole, digest, NULL))
+		goto out;
+	hex_encode(digest, SHA256_BYTES, got);
+	if (strcasecmp(got, want_sha256) != 0) {
+		set_message(err, "the file's SHA-256 is %s, not the recorded %s", got, want_sha256);
+		ret = -EBADMSG;
+		goto out;
+	}
+	if (!multipart)
+		memcpy(u->parts[0].sha256, got, sizeof(got));
+	ret = 0;
+out:
+	if (ret == -EIO && !err->message[0])
+		set_message(err, "cannot hash the file: OpenSSL failed");
+	EVP_MD_CTX_free(whole);
+	EVP_MD_CTX_free(md5);
+	EVP_MD_CTX_free(sha);
+	free(chunk);
+	return ret;
+}
+
+/* The ETag as the store gave it, without quotes; fallback when it gave none. */
+static void set_etag(char etag[128], const char *given, const char *fallback)
+{
+	size_t n = strlen(given);
+
+	if (n >= 2 && given[0] == '"' && given[n - 1] == '"') {
+		given++;
+		n -= 2;
+	}
+	if (!n)
+		snprintf(etag, 128, "%s", fallback);
+	else
+		snprintf(etag, 128, "%.*s", (int)n, given);
+}
+
+/* ------------------------------------------------------------ uploads */
+
+static int put_single(struct upload *u, char etag[128], struct s3_error *err)
+{
+	struct part *p = &u->parts[0];
+	struct http_response resp;
+	struct s3_request r = {
+		.method = "PUT",
+		.what = "PutObject",
+		.payload_hash = p->sha256,
+		.body_fd = u->fd,
+		.body_len = u->size,
+	};
+	char md5_hex[2 * MD5_BYTES + 1];
+
+	r.headers[r.n_headers++] = (struct sigv4_header){"Content-Type", u->content_type};
+	r.headers[r.n_headers++] = (struct sigv4_header){"Content-MD5", p->md5_b64};
+	add_sse_headers(u->t, &r);
+	/* One attempt: the caller's queue retries with its own backoff. */
+	int ret = send_once(u, u->c->http, &r, &resp, err);
+	if (ret == 0) {
+		hex_encode(p->md5, MD5_BYTES, md5_hex);
+		set_etag(etag, resp.etag, md5_hex);
+	}
+	http_response_release(&resp);
+	return ret;
+}
+
+static int upload_part(struct upload *u, struct http_client *h, unsigned index,
+		       struct s3_error *err, unsigned *seed)
+{
+	struct part *p = &u->parts[index];
+	struct http_response resp;
+	struct buf query = BUF_INIT;
+	char what[32];
+	struct s3_request r = {
+		.method = "PUT",
+		.what = what,
+		.payload_hash = p->sha256,
+		.body_fd = u->fd,
+		.body_offset = p->offset,
+		.body_len = p->len,
+	};
+
+	snprintf(what, sizeof(what), "part %u", index + 1);
+	buf_addf(&query, "partNumber=%u&%s", index + 1, buf_str(&u->upload_id_query));
+	r.query = buf_str(&query);
+	r.headers[r.n_headers++] = (struct sigv4_header){"Content-MD5", p->md5_b64};
+	int ret = send_retrying(u, h, &r, &resp, err, seed);
+	if (ret == 0) {
+		if (resp.etag[0])
+			snprintf(p->etag, sizeof(p->etag), "%s", resp.etag);
+		else
+			hex_encode(p->md5, MD5_BYTES, p->etag); /* the standard part ETag */
+	}
+	http_response_release(&resp);
+	buf_release(&query);
+	return ret;
+}
+
+struct part_worker {
+	struct upload *u;
+	struct http_client *http;
+	pthread_t thread;
+	unsigned seed;
+};
+
+/* Takes parts until none is left or one failed (the first failure is kept). */
+static void *part_worker_main(void *arg)
+{
+	struct part_worker *w = arg;
+	struct upload *u = w->u;
+	struct s3_error err;
+
+	for (;;) {
+		pthread_mutex_lock(&u->lock);
+		unsigned i = u->next_part;
+		int give_up = u->failed || i >= u->nparts;
+		if (!give_up)
+			u->next_part++;
+		pthread_mutex_unlock(&u->lock);
+		if (give_up)
+			break;
+		memset(&err, 0, sizeof(err));
+		int ret = upload_part(u, w->http, i, &err, &w->seed);
+		if (ret) {
+			pthread_mutex_lock(&u->lock);
+			if (!u->failed) {
+				u->failed = ret;
+				u->failed_err = err;
+			}
+			__atomic_store_n(&u->stop, 1, __ATOMIC_RELAXED);
+			pthread_mutex_unlock(&u->lock);
+			break;
+		}
+	}
+	return NULL;
+}
+
+/* Runs the parts on this thread and up to parallelism - 1 more. */
+static int upload_parts(struct upload *u, struct s3_error *err)
+{
+	struct s3_client *c = u->c;
+	struct part_worker workers[S3_MAX_PARALLELISM];
+	unsigned n = c->parallelism < u->nparts ? c->parallelism : u->nparts, started = 0;
+
+	workers[0] = (struct part_worker){.u = u, .http = c->http, .seed = (unsigned)clock_now()};
+	for (unsigned i = 1; i < n; i++) {
+		if (!c->part_http[i] && !(c->part_http[i] = http_client_new(&c->http_opts)))
+			break;
+		workers[i] = (struct part_worker){
+			.u = u, .http = c->part_http[i], .seed = (unsigned)clock_now() + i};
+		if (pthread_create(&workers[i].thread, NULL, part_worker_main, &workers[i]))
+			break;
+		started = i;
+	}
+	if (started + 1 < n)
+		log_warn("upload of '%s' runs %u parts at a time, not %u: cannot start more "
+			 "threads", u->key, started + 1, n);
+	part_worker_main(&workers[0]);
+	for (unsigned i = 1; i <= started; i++)
+		pthread_join(workers[i].thread, NULL);
+	if (u->failed)
+		*err = u->failed_err;
+	return u->failed;
+}
+
+static int create_multipart(struct upload *u, struct s3_error *err)
+{
+	struct http_response resp;
+	struct s3_request r = {
+		.method = "POST",
+		.what = "CreateMultipartUpload",
+		.query = "uploads",
+		.payload_hash = SIGV4_EMPTY_SHA256,
+		.body_fd = -1,
+	};
+	char upload_id[1024];
+	unsigned seed = (unsigned)clock_now();
+
+	r.headers[r.n_headers++] = (struct sigv4_header){"Content-Type", u->content_type};
+	add_sse_headers(u->t, &r);
+	int ret = send_retrying(u, u->c->http, &r, &resp, err, &seed);
+	if (ret == 0) {
+		xml_text(buf_str(&resp.body), "UploadId", upload_id, sizeof(upload_id));
+		if (!upload_id[0]) {
+			memset(err, 0, sizeof(*err));
+			err->http_status = (int)resp.status;
+			snprintf(err->request_id, sizeof(err->request_id), "%s", resp.request_id);
+			set_message(err, "the store answered CreateMultipartUpload without an UploadId");
+			ret = -EIO;
+		} else {
+			buf_adds(&u->upload_id_query, "uploadId=");
+			sigv4_uri_encode(&u->upload_id_query, upload_id, strlen(upload_id), 0);
+		}
+	}
+	http_response_release(&resp);
+	return ret;
+}
+
+static int complete_multipart(struct upload *u, char etag[128], struct s3_error *err)
+{
+	struct http_response resp;
+	struct buf xml = BUF_INIT;
+	char sha[SIGV4_SHA256_HEX_SIZE], given[128], fallback[128];
+	unsigned seed = (unsigned)clock_now();
+	struct s3_request r = {
+		.method = "POST",
+		.what = "CompleteMultipartUpload",
+		.query = buf_str(&u->upload_id_query),
+		.payload_hash = sha,
+		.body_fd = -1,
+		.error_in_body = 1,
+	};
+	int ret;
+
+	buf_adds(&xml, "<CompleteMultipartUpload xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\">");
+	for (unsigned i = 0; i < u->nparts; i++) {
+		buf_addf(&xml, "<Part><PartNumber>%u</PartNumber><ETag>", i + 1);
+		xml_escape(&xml, u->parts[i].etag);
+		buf_adds(&xml, "</ETag></Part>");
+	}
+	buf_adds(&xml, "</CompleteMultipartUpload>");
+	ret = sigv4_sha256_hex(xml.data, xml.len, sha);
+	if (ret) {
+		set_message(err, "cannot hash the CompleteMultipartUpload body");
+		goto out;
+	}
+	r.body = xml.data;
+	r.body_len = xml.len;
+	ret = send_retrying(u, u->c->http, &r, &resp, err, &seed);
+	if (ret == 0) {
+		/* The standard multipart ETag: MD5 of the parts' MD5s, "-", the count. */
+		unsigned char md5s[MD5_BYTES], digest[EVP_MAX_MD_SIZE];
+		EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+		int ok = ctx && EVP_DigestInit_ex(ctx, EVP_md5(), NULL);
+		for (unsigned i = 0; ok && i < u->nparts; i++)
+			ok = EVP_DigestUpdate(ctx, u->parts[i].md5, MD5_BYTES);
+		ok = ok && EVP_DigestFinal_ex(ctx, digest, NULL);
+		EVP_MD_CTX_free(ctx);
+		memcpy(md5s, digest, MD5_BYTES);
+		if (ok) {
+			hex_encode(md5s, MD5_BYTES, fallback);
+			snprintf(fallback + 2 * MD5_BYTES, sizeof(fallback) - 2 * MD5_BYTES, "-%u",
+				 u->nparts);
+		} else {
+			fallback[0] = '\0';
+		}
+		xml_text(buf_str(&resp.body), "ETag", given, sizeof(given));
+		set_etag(etag, given, fallback);
+	}
+	http_response_release(&resp);
+out:
+	buf_release(&xml);
+	return ret;
+}
+
+/* Best effort: a PutObject-only policy refuses it, and a lifecycle rule cleans up. */
+static void abort_multipart(struct upload *u)
+{
+	struct http_response resp;
+	struct s3_error err;
+	struct s3_request r = {
+		.method = "DELETE",
+		.what = "AbortMultipartUpload",
+		.query = buf_str(&u->upload_id_query),
+		.payload_hash = SIGV4_EMPTY_SHA256,
+		.body_fd = -1,
+		.timeout_ms = S3_ABORT_TIMEOUT_MS,
+	};
+	const volatile int *cancel = u->cancel;
+
+	/* Even when canceled: the request is short and bounded by its timeout. */
+	u->cancel = NULL;
+	__atomic_store_n(&u->stop, 0, __ATOMIC_RELAXED);
+	memset(&err, 0, sizeof(err));
+	if (send_once(u, u->c->http, &r, &resp, &err) == 0)
+		log_info("aborted the multipart upload of '%s'", u->key);
+	else
+		log_warn("cannot abort the multipart upload of '%s' (its parts stay until a "
+			 "lifecycle rule removes them): %d %s%s%s", u->key, err.http_status,
+			 err.code[0] ? err.code : "error", err.message[0] ? ": " : "",
+			 err.message);
+	http_response_release(&resp);
+	u->cancel = cancel;
+}
+
+static int put_multipart(struct upload *u, char etag[128], struct s3_error *err)
+{
+	int ret = create_multipart(u, err);
+
+	if (ret)
+		return ret;
+	log_debug("multipart upload of '%s': %u parts of %llu bytes", u->key, u->nparts,
+		  (unsigned long long)u->parts[0].len);
+	ret = upload_parts(u, err);
+	if (!ret)
+		ret = complete_multipart(u, etag, err);
+	if (ret)
+		abort_multipart(u);
+	return ret;
+}
+
+/* Splits size into parts: single PUT up to the threshold, else >= 8 MiB parts. */
+static int plan_parts(struct upload *u, int *multipart, struct s3_error *err)
+{
+	uint64_t size = u->size, part_size = u->c->part_size;
+
+	if (size > S3_MAX_OBJECT_SIZE) {
+		set_message(err, "the file has %llu bytes: S3 takes at most 5 TiB in one object",
+			    (unsigned long long)size);
+		return -EINVAL;
+	}
+	*multipart = size > u->c->multipart_threshold || size > S3_MAX_PART_SIZE;
+	if (!*multipart) {
+		u->nparts = 1;
+		part_size = size;
+	} else {
+		if (part_size < (size + S3_MAX_PARTS - 1) / S3_MAX_PARTS)
+			part_size = (size + S3_MAX_PARTS - 1) / S3_MAX_PARTS;
+		if (part_size > S3_MAX_PART_SIZE)
+			part_size = S3_MAX_PART_SIZE;
+		u->nparts = (unsigned)((size + part_size - 1) / part_size);
+	}
+	u->parts = calloc(u->nparts, sizeof(*u->parts));
+	if (!u->parts)
+		return -ENOMEM;
+	for (unsigned i = 0; i < u->nparts; i++) {
+		u->parts[i].offset = (uint64_t)i * part_size;
+		u->parts[i].len = i + 1 < u->nparts ? part_size : size - u->parts[i].offset;
+	}
+	return 0;
+}
+
+int s3_put_file(struct s3_client *c, const struct s3_target *target, const char *key,
+		int fd, uint64_t size, const char *sha256_hex, const char *content_type,
+		const volatile int *cancel, char etag[128], struct s3_error *err)
+{
+	struct upload u = {
+		.c = c,
+		.t = target,
+		.key = key,
+		.fd = fd,
+		.size = size,
+		.content_type = content_type && content_type[0] ? content_type
+								: "application/octet-stream",
+		.cancel = cancel,
+	};
+	int multipart = 0, ret;
+
+	memset(err, 0, sizeof(*err));
+	etag[0] = '\0';
+	pthread_mutex_init(&u.lock, NULL);
+	ret = check_target(target, key, err);
+	if (!ret)
+		ret = locate(target, key, &u.loc, err);
+	if (!ret && (!sha256_hex || strlen(sha256_hex) != 2 * SHA256_BYTES ||
+		     strspn(sha256_hex, "0123456789abcdefABCDEF") != 2 * SHA256_BYTES)) {
+		set_message(err, "'%s' is not a SHA-256 in hex", sha256_hex ? sha256_hex : "");
+		ret = -EINVAL;
+	}
+	if (!ret)
+		ret = plan_parts(&u, &multipart, err);
+	if (!ret)
+		ret = hash_file(&u, sha256_hex, multipart, err);
+	if (!ret && cancel && *cancel)
+		ret = -ECANCELED;
+	if (!ret)
+		ret = multipart ? put_multipart(&u, etag, err) : put_single(&u, etag, err);
+	if (ret == -ECANCELED && !err->message[0])
+		set_message(err, "upload canceled");
+	if (ret)
+		fill_hint(err);
+	if (ret == -EIO)
+		log_debug("upload of '%s' failed: %d %s: %s (request id %s)", key, err->http_status,
+			  err->code, err->message, err->request_id);
+	pthread_mutex_destroy(&u.lock);
+	buf_release(&u.loc.url);
+	buf_release(&u.loc.host);
+	buf_release(&u.loc.path);
+	buf_release(&u.upload_id_query);
+	free(u.parts);
+	return ret;
+}
