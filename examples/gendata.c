@@ -1234,7 +1234,8 @@ static int parse_args(int argc, char **argv, struct gendata_opts *o)
 		{ NULL, 0, NULL, 0 },
 	};
 	int64_t end_limit = days_from_civil(9999, 12, 31);
-	uint64_t max_days = (uint64_t)(end_limit - days_from_civil(1, 1, 1) + 1);
+	uint64_t max_days = (uint64_t)(end_limit + 1 -
+				       days_from_civil(1, 1, 1));
 	int c, ret = 0;
 
 	opterr = 0;

@@ -35,6 +35,7 @@
 #include "hmap.h"
 #include "log.h"
 #include "queue.h"
+#include "schedule.h"
 #include "source.h"
 #include "state.h"
 #include "sync.h"
@@ -178,6 +179,8 @@ int gw_open(const struct gw_options *o, struct gw **out, struct buf *err)
 	pthread_mutex_init(&gw->dest_lock, NULL);
 	pthread_mutex_init(&gw->file_lock, NULL);
 	pthread_cond_init(&gw->file_cond, NULL);
+	pthread_mutex_init(&gw->run_lock, NULL);
+	pthread_cond_init(&gw->run_cond, NULL);
 	gw->started_at = clock_now();
 	ret = source_open(o->source_path, o->source_check_ms, &gw->src, err);
 	if (ret)
@@ -197,6 +200,13 @@ int gw_open(const struct gw_options *o, struct gw **out, struct buf *err)
 	cache_set_keep(gw->cache, keep_unsent, gw);
 	gw->state_path = strdup(o->state_path);
 	gw->sync_opts = o->sync;
+	gw->run_opts = o->runs;
+	if (!gw->run_opts.backfill_span)
+		gw->run_opts.backfill_span = 400;
+	if (!gw->run_opts.runners)
+		gw->run_opts.runners = 2;
+	if (!gw->run_opts.tick_ms)
+		gw->run_opts.tick_ms = 1000;
 	gw->max_sync_waiters = o->max_sync_waiters ? o->max_sync_waiters : 8;
 	ret = load_dests(gw);
 	if (ret) {
@@ -212,8 +222,12 @@ out:
 
 int gw_start(struct gw *gw, struct buf *err)
 {
-	return sync_start(&gw->sync_opts, gw->state_path, gw->vault, gw->cache, &gw->sync,
-			  err);
+	int ret = sync_start(&gw->sync_opts, gw->state_path, gw->vault, gw->cache,
+			     &gw->sync, err);
+
+	if (!ret)
+		ret = gw_runs_start(gw, err);
+	return ret;
 }
 
 void gw_free(struct gw *gw)
@@ -223,6 +237,7 @@ void gw_free(struct gw *gw)
 
 	if (!gw)
 		return;
+	gw_runs_stop(gw);
 	sync_stop(gw->sync);
 	free(gw->state_path);
 	for (e = hmap_next(&gw->dests, &b, NULL); e; e = next) {
@@ -242,6 +257,8 @@ void gw_free(struct gw *gw)
 	vault_free(gw->vault);
 	source_free(gw->src);
 	pthread_cond_destroy(&gw->file_cond);
+	pthread_cond_destroy(&gw->run_cond);
+	pthread_mutex_destroy(&gw->run_lock);
 	pthread_mutex_destroy(&gw->file_lock);
 	pthread_mutex_destroy(&gw->dest_lock);
 	free(gw);
@@ -347,7 +364,7 @@ int gw_dest_create(struct gw *gw, const char *name, const struct gw_caller *who)
 
 	if (!config_valid_dest_name(name))
 		return -EINVAL;
-	int ret = state_dest_create(gw->state, name, now, &id);
+	int ret = state_dest_create(gw->state, name, now, schedule_first(SCHEDULE_DAILY, now), &id);
 	if (ret)
 		return ret;
 	struct gw_dest *d = calloc(1, sizeof(*d));
@@ -682,7 +699,8 @@ done:
  */
 static int ensure_queued(struct gw *gw, const struct dest_view *v, struct gw_file *f,
 			 const char *team, const char *date, const char *name,
-			 const struct state_file *ver, const struct format_ops *fmt)
+			 const struct state_file *ver, const struct format_ops *fmt,
+			 const struct gw_run_ctx *run)
 {
 	struct buf key = BUF_INIT, object = BUF_INIT;
 	int known = 0, queued = 0, ret;
@@ -694,6 +712,9 @@ static int ensure_queued(struct gw *gw, const struct dest_view *v, struct gw_fil
 		for (int i = 0; i < f->nenqueued; i++)
 			known |= f->enqueued[i] == v->id;
 	pthread_mutex_unlock(&gw->file_lock);
+	/* A run always goes through the queue, to attach itself to the row. */
+	if (run)
+		known = 0;
 	if (known)
 		return 0;
 	buf_addf(&key, "%s/%s/%s", team, date, name);
@@ -706,6 +727,8 @@ static int ensure_queued(struct gw *gw, const struct dest_view *v, struct gw_fil
 		.content_type = fmt->content_type,
 		.bucket = v->bucket,
 		.object_key = buf_str(&object),
+		.manual = run ? run->manual : 0,
+		.run_id = run ? run->run_id : 0,
 		.now = clock_now(),
 	};
 	ret = queue_enqueue(gw->state, &n, &queued);
@@ -735,7 +758,7 @@ out:
 /* Resolves a data file path to its dataset, materializes and queues it. */
 int gw_file_version(struct gw *gw, const char *dest, const char *team,
 			const char *date, const char *name, int force,
-			struct state_file *out)
+			const struct gw_run_ctx *run, struct state_file *out)
 {
 	struct dest_view v;
 	struct gw_file *f = NULL;
@@ -753,7 +776,7 @@ int gw_file_version(struct gw *gw, const char *dest, const char *team,
 	ret = materialize(gw, team, date, name, fc.found, v.fmt, force, out, &f);
 	if (ret)
 		return ret;
-	return ensure_queued(gw, &v, f, team, date, name, out, v.fmt);
+	return ensure_queued(gw, &v, f, team, date, name, out, v.fmt, run);
 }
 
 static void data_attr(struct gw_attr *a, const struct state_file *f)
@@ -768,7 +791,7 @@ int gw_file_stat(struct gw *gw, const char *dest, const char *team, const char *
 		 const char *name, struct gw_attr *a)
 {
 	struct state_file f;
-	int ret = gw_file_version(gw, dest, team, date, name, 0, &f);
+	int ret = gw_file_version(gw, dest, team, date, name, 0, NULL, &f);
 
 	if (!ret)
 		data_attr(a, &f);
@@ -783,7 +806,7 @@ int gw_file_open(struct gw *gw, const char *dest, const char *team, const char *
 
 	/* A version can be evicted between materializing and opening: retry once. */
 	for (int attempt = 0; attempt < 3; attempt++) {
-		ret = gw_file_version(gw, dest, team, date, name, attempt > 0, &f);
+		ret = gw_file_version(gw, dest, team, date, name, attempt > 0, NULL, &f);
 		if (ret)
 			return ret;
 		ret = cache_open_version(gw->cache, f.sha256);
@@ -836,7 +859,7 @@ int gw_file_xattr(struct gw *gw, const char *dest, const char *team, const char 
 	for (size_t i = 0; i < sizeof(xattr_names) / sizeof(xattr_names[0]); i++)
 		if (strcmp(attr, xattr_names[i]) == 0)
 			which = (int)i;
-	ret = gw_file_version(gw, dest, team, date, name, 0, &f);
+	ret = gw_file_version(gw, dest, team, date, name, 0, NULL, &f);
 	if (ret)
 		return ret;
 	if (which < 0)

@@ -22,6 +22,14 @@
 
 struct gw;
 
+/* Runs and schedules (mount options). */
+struct gw_run_options {
+	unsigned backfill_span;  /* most days one run may cover (default 400) */
+	unsigned max_failures;   /* failed runs in a row that pause (default 5) */
+	unsigned runners;        /* runs enumerated at once (default 2) */
+	unsigned tick_ms;        /* scheduler period in real milliseconds (1000) */
+};
+
 struct gw_options {
 	const char *source_path;
 	const char *state_path;
@@ -31,6 +39,7 @@ struct gw_options {
 	unsigned source_check_ms;
 	unsigned max_sync_waiters; /* readers of .sync blocked at once (default 8) */
 	struct sync_options sync;
+	struct gw_run_options runs;
 };
 
 /* Who asked: recorded in the audit log. */
@@ -141,6 +150,31 @@ typedef int (*gw_interrupted_fn)(void *ctx);
  */
 int gw_sync_report(struct gw *gw, const char *dest, gw_interrupted_fn interrupted,
 		   void *ctx, struct buf *out);
+
+/*
+ * A control file touched: opened and closed with nothing written, or its
+ * times set.  .run-now starts a run of the latest complete period,
+ * .pause and .resume act; others do nothing.
+ */
+int gw_control_touch(struct gw *gw, const char *dest, enum gw_control c,
+		     const struct gw_caller *who);
+
+/* The hidden files of the mount root. */
+enum gw_root_file {
+	GW_ROOT_STATUS,
+	GW_ROOT_METRICS,
+	GW_ROOT_AUDIT,
+	GW_NROOT,
+};
+
+/* The root file called name, or -1. */
+int gw_root_find(const char *name);
+
+/* Its mode (the audit log is 0400: the mount owner only). */
+unsigned gw_root_mode(enum gw_root_file f);
+
+/* Its current content. */
+int gw_root_read(struct gw *gw, enum gw_root_file f, struct buf *out);
 
 /* The control file called name, or -1. */
 int gw_control_find(const char *name);

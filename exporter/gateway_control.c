@@ -45,10 +45,9 @@ static int control_mode(enum gw_control c)
 	}
 }
 
-/* Is the control file implemented yet?  The others are ENOENT for now. */
 static int control_available(enum gw_control c)
 {
-	return c == GW_CONFIG || c == GW_STATUS || c == GW_SYNC;
+	return c >= 0 && c < GW_NCONTROLS;
 }
 
 int gw_control_stat(struct gw *gw, const char *dest, enum gw_control c,
@@ -59,8 +58,11 @@ int gw_control_stat(struct gw *gw, const char *dest, enum gw_control c,
 
 	if (!control_available(c))
 		return -ENOENT;
-	/* .sync blocks when read, so its size is unknown until then. */
-	if (c == GW_SYNC)
+	/*
+	 * .sync blocks when read, so its size is unknown until then; the
+	 * write-only trigger files have no content.
+	 */
+	if (c == GW_SYNC || c == GW_RUN_NOW || c == GW_PAUSE || c == GW_RESUME)
 		ret = gw_dest_stat(gw, dest, a);
 	else
 		ret = gw_control_read(gw, dest, c, &content);
@@ -181,14 +183,16 @@ int gw_control_read(struct gw *gw, const char *dest, enum gw_control c,
 		read_status(gw, d, out);
 	pthread_mutex_unlock(&gw->dest_lock);
 	if (c == GW_STATUS) {
+		gw_schedule_status(gw, id, out);
 		read_config_error(gw, id, out);
 		read_sync_status(gw, id, out);
 	}
+	if (c == GW_HISTORY)
+		return gw_history_read(gw, id, out);
 	return 0;
 }
 
-/* Records why input to a destination's control file was refused. */
-static void refuse(struct gw *gw, const char *dest, enum gw_control c,
+void gw_refuse(struct gw *gw, const char *dest, enum gw_control c,
 		   const struct buf *why)
 {
 	struct state_dest sd;
@@ -208,11 +212,15 @@ int gw_control_check(struct gw *gw, const char *dest, enum gw_control c,
 	struct buf why = BUF_INIT;
 	int ret = 0;
 
+	if (c == GW_RUN_NOW)
+		return gw_run_now_check(gw, dest, data, len);
+	if (c == GW_PAUSE || c == GW_RESUME)
+		return 0;
 	if (c != GW_CONFIG)
 		return -EACCES;
 	ret = config_parse(data, len, 0, &in, &why);
 	if (ret)
-		refuse(gw, dest, c, &why);
+		gw_refuse(gw, dest, c, &why);
 	config_input_release(&in);
 	buf_release(&why);
 	return ret;
@@ -273,7 +281,7 @@ static int apply_config(struct gw *gw, const char *dest, const char *data, size_
 		goto out;
 	ret = config_parse(data, len, 1, &in, &why);
 	if (ret) {
-		refuse(gw, dest, GW_CONFIG, &why);
+		gw_refuse(gw, dest, GW_CONFIG, &why);
 		goto out;
 	}
 	if (in.n == 0)
@@ -299,7 +307,12 @@ static int apply_config(struct gw *gw, const char *dest, const char *data, size_
 		free(d->values[k]);
 		d->values[k] = e->value ? strdup(e->value) : NULL;
 	}
+	char schedule[16];
+	snprintf(schedule, sizeof(schedule), "%s", d ? gw_dest_value(d, "schedule") : "");
 	pthread_mutex_unlock(&gw->dest_lock);
+	for (size_t i = 0; i < in.n; i++)
+		if (strcmp(in.entries[i].key->name, "schedule") == 0)
+			gw_schedule_changed(gw, sd.id, schedule);
 	if (detail.len)
 		gw_audit(gw, who, dest, "config", buf_str(&detail));
 	/* New settings may fix what failed (a wrong secret): try those again. */
@@ -319,6 +332,10 @@ int gw_control_write(struct gw *gw, const char *dest, enum gw_control c,
 {
 	if (c == GW_CONFIG)
 		return apply_config(gw, dest, data, len, who);
+	if (c == GW_RUN_NOW)
+		return gw_run_now_write(gw, dest, data, len, who);
+	if (c == GW_PAUSE || c == GW_RESUME)
+		return gw_control_touch(gw, dest, c, who);
 	return -EACCES;
 }
 

@@ -70,6 +70,18 @@ struct gw {
 	unsigned max_sync_waiters;
 	unsigned sync_waiters; /* protected by dest_lock */
 
+	/* runs and schedules (gateway_runs.c) */
+	struct gw_run_options run_opts;
+	struct state *sched_state;   /* the scheduler thread's own connection */
+	pthread_t sched_thread;
+	pthread_t *runners;
+	unsigned nrunners;
+	int runs_started;
+	pthread_mutex_t run_lock;
+	pthread_cond_t run_cond;
+	int run_stopping;            /* protected by run_lock */
+	unsigned run_kicks;          /* protected by run_lock */
+
 	pthread_mutex_t dest_lock;
 	struct hmap dests;
 
@@ -100,8 +112,39 @@ void gw_audit(struct gw *gw, const struct gw_caller *who, const char *dest,
 /* Fills a directory's attributes. */
 void gw_dir_attr(struct gw_attr *a, unsigned mode, int64_t mtime);
 
-/* Resolves a data file, materializes it and queues it for upload. */
+/* Why a version is being materialized: a read (NULL) or a run. */
+struct gw_run_ctx {
+	int64_t run_id;
+	int manual; /* run-now or backfill: uploads even while paused */
+};
+
+/*
+ * Resolves a data file, materializes it and queues it for upload (for a
+ * run, always through the queue, so the run's id is attached).
+ */
 int gw_file_version(struct gw *gw, const char *dest, const char *team, const char *date,
-		    const char *name, int force, struct state_file *out);
+		    const char *name, int force, const struct gw_run_ctx *run,
+		    struct state_file *out);
+
+/* Starts and stops the scheduler and runner threads (gateway_runs.c). */
+int gw_runs_start(struct gw *gw, struct buf *err);
+void gw_runs_stop(struct gw *gw);
+
+/* The .history of a destination. */
+int gw_history_read(struct gw *gw, int64_t dest_id, struct buf *out);
+
+/* .status lines about the schedule and the last run. */
+void gw_schedule_status(struct gw *gw, int64_t dest_id, struct buf *out);
+
+/* Input to .run-now: check as it arrives, apply at close (see gateway.h). */
+int gw_run_now_check(struct gw *gw, const char *dest, const char *data, size_t len);
+int gw_run_now_write(struct gw *gw, const char *dest, const char *data, size_t len,
+		     const struct gw_caller *who);
+
+/* A schedule was written to .config: restart the destination's clock. */
+void gw_schedule_changed(struct gw *gw, int64_t dest_id, const char *schedule);
+
+/* Records why input to a destination's control file was refused. */
+void gw_refuse(struct gw *gw, const char *dest, enum gw_control c, const struct buf *why);
 
 #endif

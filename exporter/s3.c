@@ -35,7 +35,6 @@
 #include <unistd.h>
 
 #include "buf.h"
-#include "clock.h"
 #include "http.h"
 #include "log.h"
 #include "sigv4.h"
@@ -90,6 +89,7 @@ struct upload {
 	uint64_t size;
 	const char *content_type;
 	const volatile int *cancel;
+	const char *want_sha256;    /* as the cache recorded it */
 	struct part *parts;
 	unsigned nparts;
 	struct buf upload_id_query; /* "uploadId=<encoded>" */
@@ -629,7 +629,8 @@ static int send_once(struct upload *u, struct http_client *h, const struct s3_re
 		.session_token = u->t->session_token,
 	};
 	memset(resp, 0, sizeof(*resp));
-	ret = sigv4_sign(&req, &cred, u->t->region, "s3", (time_t)clock_now(), SIGV4_S3, &sig);
+	/* The real clock, never the daemon's test clock: the store checks it. */
+	ret = sigv4_sign(&req, &cred, u->t->region, "s3", time(NULL), SIGV4_S3, &sig);
 	if (ret) {
 		set_message(err, "cannot sign %s: %s", r->what,
 			    sig.error ? sig.error : strerror(-ret));
@@ -714,78 +715,224 @@ static int send_retrying(struct upload *u, struct http_client *h, const struct s
 /* ----------------------------------------------------------- hashing */
 
 /*
- * Reads the file once: the whole file's SHA-256 must be want_sha256;
- * each part gets its MD5 (and, for multipart, its own SHA-256).
+ * Reads len bytes of the file from offset into the digests (NULL ones
+ * skipped).  Returns 0, -EBADMSG if the file ends early, -EIO.
  */
-static int hash_file(struct upload *u, const char *want_sha256, int multipart,
-		     struct s3_error *err)
+static int hash_range(struct upload *u, uint64_t offset, uint64_t len, EVP_MD_CTX *a,
+		      EVP_MD_CTX *b, struct s3_error *err)
 {
-	EVP_MD_CTX *whole = EVP_MD_CTX_new(), *md5 = EVP_MD_CTX_new(), *sha = EVP_MD_CTX_new();
 	unsigned char *chunk = malloc(HASH_CHUNK);
-	unsigned char digest[EVP_MAX_MD_SIZE];
-	char got[SIGV4_SHA256_HEX_SIZE];
 	int ret = -ENOMEM;
 
-	if (!whole || !md5 || !sha || !chunk)
+	if (!chunk)
+		return ret;
+	for (uint64_t done = 0; done < len;) {
+		size_t want = len - done < HASH_CHUNK ? (size_t)(len - done) : HASH_CHUNK;
+		ssize_t n = pread(u->fd, chunk, want, (off_t)(offset + done));
+		if (n < 0 && errno == EINTR)
+			continue;
+		ret = -EIO;
+		if (n < 0) {
+			set_message(err, "cannot read the file: %s", strerror(errno));
+			goto out;
+		}
+		if (n == 0) {
+			set_message(err, "the file has %llu bytes, not %llu",
+				    (unsigned long long)(offset + done), (unsigned long long)u->size);
+			ret = -EBADMSG;
+			goto out;
+		}
+		if ((a && !EVP_DigestUpdate(a, chunk, (size_t)n)) ||
+		    (b && !EVP_DigestUpdate(b, chunk, (size_t)n)))
+			goto out;
+		if (__atomic_load_n(&u->stop, __ATOMIC_RELAXED)) {
+			ret = -ECANCELED;
+			goto out;
+		}
+		done += (uint64_t)n;
+	}
+	ret = 0;
+out:
+	free(chunk);
+	return ret;
+}
+
+/* A part's MD5 and SHA-256 (its Content-MD5 and payload hash). */
+static int hash_part(struct upload *u, struct http_client *h, unsigned index,
+		     struct s3_error *err, unsigned *seed)
+{
+	struct part *p = &u->parts[index];
+	EVP_MD_CTX *md5 = EVP_MD_CTX_new(), *sha = EVP_MD_CTX_new();
+	unsigned char digest[EVP_MAX_MD_SIZE];
+	int ret = -ENOMEM;
+
+	(void)h;
+	(void)seed;
+	if (!md5 || !sha)
 		goto out;
 	ret = -EIO;
-	if (!EVP_DigestInit_ex(whole, EVP_sha256(), NULL))
+	if (!EVP_DigestInit_ex(md5, EVP_md5(), NULL) || !EVP_DigestInit_ex(sha, EVP_sha256(), NULL))
 		goto out;
-	for (unsigned i = 0; i < u->nparts; i++) {
-		struct part *p = &u->parts[i];
-		if (!EVP_DigestInit_ex(md5, EVP_md5(), NULL) ||
-		    (multipart && !EVP_DigestInit_ex(sha, EVP_sha256(), NULL)))
-			goto out;
-		for (uint64_t done = 0; done < p->len;) {
-			size_t want = p->len - done < HASH_CHUNK ? (size_t)(p->len - done) : HASH_CHUNK;
-			ssize_t n = pread(u->fd, chunk, want, (off_t)(p->offset + done));
-			if (n < 0 && errno == EINTR)
-				continue;
-			if (n < 0) {
-				set_message(err, "cannot read the file: %s", strerror(errno));
-				goto out;
-			}
-			if (n == 0) {
-				set_message(err, "the file has %llu bytes, not %llu",
-					    (unsigned long long)(p->offset + done),
-					    (unsigned long long)u->size);
-				ret = -EBADMSG;
-				goto out;
-			}
-			if (!EVP_DigestUpdate(whole, chunk, (size_t)n) ||
-			    !EVP_DigestUpdate(md5, chunk, (size_t)n) ||
-			    (multipart && !EVP_DigestUpdate(sha, chunk, (size_t)n)))
-				goto out;
-			done += (uint64_t)n;
-		}
-		if (!EVP_DigestFinal_ex(md5, p->md5, NULL))
-			goto out;
-		EVP_EncodeBlock((unsigned char *)p->md5_b64, p->md5, MD5_BYTES);
-		if (multipart) {
-			if (!EVP_DigestFinal_ex(sha, digest, NULL))
-				goto out;
-			hex_encode(digest, SHA256_BYTES, p->sha256);
-		}
-	}
-	if (!EVP_DigestFinal_ex(whole, digest, NULL))
+	ret = hash_range(u, p->offset, p->len, md5, sha, err);
+	if (ret)
 		goto out;
-	hex_encode(digest, SHA256_BYTES, got);
-	if (strcasecmp(got, want_sha256) != 0) {
-		set_message(err, "the file's SHA-256 is %s, not the recorded %s", got, want_sha256);
-		ret = -EBADMSG;
+	ret = -EIO;
+	if (!EVP_DigestFinal_ex(md5, p->md5, NULL) || !EVP_DigestFinal_ex(sha, digest, NULL))
 		goto out;
-	}
-	if (!multipart)
-		memcpy(u->parts[0].sha256, got, sizeof(got));
+	EVP_EncodeBlock((unsigned char *)p->md5_b64, p->md5, MD5_BYTES);
+	hex_encode(digest, SHA256_BYTES, p->sha256);
 	ret = 0;
 out:
 	if (ret == -EIO && !err->message[0])
 		set_message(err, "cannot hash the file: OpenSSL failed");
-	EVP_MD_CTX_free(whole);
 	EVP_MD_CTX_free(md5);
 	EVP_MD_CTX_free(sha);
-	free(chunk);
 	return ret;
+}
+
+/* The SHA-256 of the file (in hex), against the one the cache recorded. */
+static int check_sha256(struct upload *u, const char *got, struct s3_error *err)
+{
+	if (strcasecmp(got, u->want_sha256) == 0)
+		return 0;
+	set_message(err, "the file's SHA-256 is %s, not the recorded %s", got, u->want_sha256);
+	return -EBADMSG;
+}
+
+/* The whole file's SHA-256, for a multipart upload (each part has its own). */
+static int hash_whole(struct upload *u, struct s3_error *err)
+{
+	EVP_MD_CTX *sha = EVP_MD_CTX_new();
+	unsigned char digest[EVP_MAX_MD_SIZE];
+	char hex[SIGV4_SHA256_HEX_SIZE];
+	int ret = -ENOMEM;
+
+	if (!sha)
+		return ret;
+	ret = -EIO;
+	if (EVP_DigestInit_ex(sha, EVP_sha256(), NULL)) {
+		ret = hash_range(u, 0, u->size, sha, NULL, err);
+		if (!ret)
+			ret = EVP_DigestFinal_ex(sha, digest, NULL) ? 0 : -EIO;
+	}
+	if (!ret) {
+		hex_encode(digest, SHA256_BYTES, hex);
+		ret = check_sha256(u, hex, err);
+	}
+	if (ret == -EIO && !err->message[0])
+		set_message(err, "cannot hash the file: OpenSSL failed");
+	EVP_MD_CTX_free(sha);
+	return ret;
+}
+
+/* ------------------------------------------------------------- parts */
+
+/* What a part worker does to part index, over connection h. */
+typedef int part_fn(struct upload *u, struct http_client *h, unsigned index,
+		    struct s3_error *err, unsigned *seed);
+
+struct part_worker {
+	struct upload *u;
+	part_fn *fn;
+	struct http_client *http;
+	pthread_t thread;
+	unsigned seed;
+};
+
+/* Keeps the first failure and stops the other workers. */
+static void record_failure(struct upload *u, int ret, const struct s3_error *err)
+{
+	pthread_mutex_lock(&u->lock);
+	if (!u->failed) {
+		u->failed = ret;
+		u->failed_err = *err;
+	}
+	__atomic_store_n(&u->stop, 1, __ATOMIC_RELAXED);
+	pthread_mutex_unlock(&u->lock);
+}
+
+/* Takes parts until none is left or one failed. */
+static void *part_worker_main(void *arg)
+{
+	struct part_worker *w = arg;
+	struct upload *u = w->u;
+	struct s3_error err;
+
+	for (;;) {
+		pthread_mutex_lock(&u->lock);
+		unsigned i = u->next_part;
+		int give_up = u->failed || i >= u->nparts;
+		if (!give_up)
+			u->next_part++;
+		pthread_mutex_unlock(&u->lock);
+		if (give_up)
+			break;
+		memset(&err, 0, sizeof(err));
+		int ret = w->fn(u, w->http, i, &err, &w->seed);
+		if (ret) {
+			record_failure(u, ret, &err);
+			break;
+		}
+	}
+	return NULL;
+}
+
+/*
+ * Runs fn on every part, on this thread and up to parallelism - 1 more,
+ * each with a connection of its own; this thread first runs first(), if
+ * given.  Returns 0 or the first failure (err describes it).
+ */
+static int run_parts(struct upload *u, part_fn *fn,
+		     int (*first)(struct upload *, struct s3_error *), struct s3_error *err)
+{
+	struct s3_client *c = u->c;
+	struct part_worker workers[S3_MAX_PARALLELISM];
+	unsigned n = c->parallelism < u->nparts ? c->parallelism : u->nparts, started = 0;
+
+	u->next_part = 0;
+	u->failed = 0;
+	u->stop = 0;
+	workers[0] = (struct part_worker){
+		.u = u, .fn = fn, .http = c->http, .seed = (unsigned)time(NULL)};
+	for (unsigned i = 1; i < n; i++) {
+		if (!c->part_http[i] && !(c->part_http[i] = http_client_new(&c->http_opts)))
+			break;
+		workers[i] = (struct part_worker){
+			.u = u, .fn = fn, .http = c->part_http[i], .seed = (unsigned)time(NULL) + i};
+		if (pthread_create(&workers[i].thread, NULL, part_worker_main, &workers[i]))
+			break;
+		started = i;
+	}
+	if (started + 1 < n)
+		log_warn("upload of '%s' runs %u parts at a time, not %u: cannot start more "
+			 "threads", u->key, started + 1, n);
+	if (first) {
+		struct s3_error first_err;
+		memset(&first_err, 0, sizeof(first_err));
+		int ret = first(u, &first_err);
+		if (ret)
+			record_failure(u, ret, &first_err);
+	}
+	part_worker_main(&workers[0]);
+	for (unsigned i = 1; i <= started; i++)
+		pthread_join(workers[i].thread, NULL);
+	if (u->failed)
+		*err = u->failed_err;
+	return u->failed;
+}
+
+/*
+ * Reads the file before anything is sent: each part's MD5 and SHA-256, and
+ * the whole file's SHA-256 checked against the recorded one.  A single PUT
+ * is one part, the whole file; a multipart upload hashes its parts in
+ * parallel while this thread hashes the whole file.
+ */
+static int hash_file(struct upload *u, struct s3_error *err)
+{
+	if (u->nparts > 1)
+		return run_parts(u, hash_part, hash_whole, err);
+	int ret = hash_part(u, NULL, 0, err, NULL);
+	return ret ? ret : check_sha256(u, u->parts[0].sha256, err);
 }
 
 /* The ETag as the store gave it, without quotes; fallback when it gave none. */
@@ -863,73 +1010,6 @@ static int upload_part(struct upload *u, struct http_client *h, unsigned index,
 	return ret;
 }
 
-struct part_worker {
-	struct upload *u;
-	struct http_client *http;
-	pthread_t thread;
-	unsigned seed;
-};
-
-/* Takes parts until none is left or one failed (the first failure is kept). */
-static void *part_worker_main(void *arg)
-{
-	struct part_worker *w = arg;
-	struct upload *u = w->u;
-	struct s3_error err;
-
-	for (;;) {
-		pthread_mutex_lock(&u->lock);
-		unsigned i = u->next_part;
-		int give_up = u->failed || i >= u->nparts;
-		if (!give_up)
-			u->next_part++;
-		pthread_mutex_unlock(&u->lock);
-		if (give_up)
-			break;
-		memset(&err, 0, sizeof(err));
-		int ret = upload_part(u, w->http, i, &err, &w->seed);
-		if (ret) {
-			pthread_mutex_lock(&u->lock);
-			if (!u->failed) {
-				u->failed = ret;
-				u->failed_err = err;
-			}
-			__atomic_store_n(&u->stop, 1, __ATOMIC_RELAXED);
-			pthread_mutex_unlock(&u->lock);
-			break;
-		}
-	}
-	return NULL;
-}
-
-/* Runs the parts on this thread and up to parallelism - 1 more. */
-static int upload_parts(struct upload *u, struct s3_error *err)
-{
-	struct s3_client *c = u->c;
-	struct part_worker workers[S3_MAX_PARALLELISM];
-	unsigned n = c->parallelism < u->nparts ? c->parallelism : u->nparts, started = 0;
-
-	workers[0] = (struct part_worker){.u = u, .http = c->http, .seed = (unsigned)clock_now()};
-	for (unsigned i = 1; i < n; i++) {
-		if (!c->part_http[i] && !(c->part_http[i] = http_client_new(&c->http_opts)))
-			break;
-		workers[i] = (struct part_worker){
-			.u = u, .http = c->part_http[i], .seed = (unsigned)clock_now() + i};
-		if (pthread_create(&workers[i].thread, NULL, part_worker_main, &workers[i]))
-			break;
-		started = i;
-	}
-	if (started + 1 < n)
-		log_warn("upload of '%s' runs %u parts at a time, not %u: cannot start more "
-			 "threads", u->key, started + 1, n);
-	part_worker_main(&workers[0]);
-	for (unsigned i = 1; i <= started; i++)
-		pthread_join(workers[i].thread, NULL);
-	if (u->failed)
-		*err = u->failed_err;
-	return u->failed;
-}
-
 static int create_multipart(struct upload *u, struct s3_error *err)
 {
 	struct http_response resp;
@@ -941,7 +1021,7 @@ static int create_multipart(struct upload *u, struct s3_error *err)
 		.body_fd = -1,
 	};
 	char upload_id[1024];
-	unsigned seed = (unsigned)clock_now();
+	unsigned seed = (unsigned)time(NULL);
 
 	r.headers[r.n_headers++] = (struct sigv4_header){"Content-Type", u->content_type};
 	add_sse_headers(u->t, &r);
@@ -968,7 +1048,7 @@ static int complete_multipart(struct upload *u, char etag[128], struct s3_error 
 	struct http_response resp;
 	struct buf xml = BUF_INIT;
 	char sha[SIGV4_SHA256_HEX_SIZE], given[128], fallback[128];
-	unsigned seed = (unsigned)clock_now();
+	unsigned seed = (unsigned)time(NULL);
 	struct s3_request r = {
 		.method = "POST",
 		.what = "CompleteMultipartUpload",
@@ -1058,7 +1138,7 @@ static int put_multipart(struct upload *u, char etag[128], struct s3_error *err)
 		return ret;
 	log_debug("multipart upload of '%s': %u parts of %llu bytes", u->key, u->nparts,
 		  (unsigned long long)u->parts[0].len);
-	ret = upload_parts(u, err);
+	ret = run_parts(u, upload_part, NULL, err);
 	if (!ret)
 		ret = complete_multipart(u, etag, err);
 	if (ret)
@@ -1110,6 +1190,7 @@ int s3_put_file(struct s3_client *c, const struct s3_target *target, const char 
 		.content_type = content_type && content_type[0] ? content_type
 								: "application/octet-stream",
 		.cancel = cancel,
+		.want_sha256 = sha256_hex,
 	};
 	int multipart = 0, ret;
 
@@ -1127,7 +1208,7 @@ int s3_put_file(struct s3_client *c, const struct s3_target *target, const char 
 	if (!ret)
 		ret = plan_parts(&u, &multipart, err);
 	if (!ret)
-		ret = hash_file(&u, sha256_hex, multipart, err);
+		ret = hash_file(&u, err);
 	if (!ret && cancel && *cancel)
 		ret = -ECANCELED;
 	if (!ret)

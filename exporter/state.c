@@ -19,6 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "log.h"
@@ -41,7 +42,9 @@ static const char SCHEMA[] =
 	"  bytes_uploaded INTEGER NOT NULL DEFAULT 0,"
 	"  last_upload_at INTEGER,"
 	"  sync_error TEXT,"
-	"  sync_error_at INTEGER);"
+	"  sync_error_at INTEGER,"
+	"  last_sched_day INTEGER,"
+	"  pause_reason TEXT);"
 	"CREATE INDEX IF NOT EXISTS destinations_due ON destinations(paused, next_run_at);"
 	"CREATE TABLE IF NOT EXISTS settings("
 	"  dest_id INTEGER NOT NULL REFERENCES destinations(id) ON DELETE CASCADE,"
@@ -71,6 +74,22 @@ static const char SCHEMA[] =
 	"CREATE INDEX IF NOT EXISTS uploads_state ON uploads(state, id);"
 	"CREATE INDEX IF NOT EXISTS uploads_dest ON uploads(dest_id, key);"
 	"CREATE INDEX IF NOT EXISTS uploads_sha ON uploads(sha256);"
+	"CREATE INDEX IF NOT EXISTS uploads_run ON uploads(run_id);"
+	/*
+	 * Runs: status queued -> running (enumerating files) -> uploading ->
+	 * done; result ok, partial or failed once done.
+	 */
+	"CREATE TABLE IF NOT EXISTS runs("
+	"  id INTEGER PRIMARY KEY,"
+	"  dest_id INTEGER NOT NULL REFERENCES destinations(id) ON DELETE CASCADE,"
+	"  trigger TEXT NOT NULL, period TEXT NOT NULL,"
+	"  first_day INTEGER, last_day INTEGER,"
+	"  status TEXT NOT NULL DEFAULT 'queued', result TEXT,"
+	"  created_at INTEGER NOT NULL, started_at INTEGER, finished_at INTEGER,"
+	"  files INTEGER NOT NULL DEFAULT 0, bytes INTEGER NOT NULL DEFAULT 0,"
+	"  skipped INTEGER NOT NULL DEFAULT 0, error TEXT);"
+	"CREATE INDEX IF NOT EXISTS runs_status ON runs(status, id);"
+	"CREATE INDEX IF NOT EXISTS runs_dest ON runs(dest_id, id);"
 	/* The ledger: which version of which object is in which bucket. */
 	"CREATE TABLE IF NOT EXISTS ledger("
 	"  dest_id INTEGER NOT NULL REFERENCES destinations(id) ON DELETE CASCADE,"
@@ -252,19 +271,21 @@ out:
 	return ret;
 }
 
-int state_dest_create(struct state *st, const char *name, int64_t now, int64_t *id)
+int state_dest_create(struct state *st, const char *name, int64_t now, int64_t next_run_at,
+		      int64_t *id)
 {
 	int ret;
 
 	pthread_mutex_lock(&st->lock);
-	sqlite3_stmt *s = state_prepare(st, "INSERT INTO destinations(name, created_at) "
-				      "VALUES(?1, ?2)");
+	sqlite3_stmt *s = state_prepare(st, "INSERT INTO destinations(name, created_at, "
+				      "next_run_at) VALUES(?1, ?2, ?3)");
 	if (!s) {
 		ret = -EIO;
 		goto out;
 	}
 	state_bind_text(s, 1, name);
 	sqlite3_bind_int64(s, 2, now);
+	sqlite3_bind_int64(s, 3, next_run_at);
 	int rc = sqlite3_step(s);
 	if ((rc & 0xff) == SQLITE_CONSTRAINT) {
 		ret = -EEXIST;
@@ -590,6 +611,57 @@ int state_audit_add(struct state *st, int64_t at, unsigned uid, int pid,
 	ret = state_errno(st, sqlite3_step(s), "write audit log");
 out:
 	sqlite3_finalize(s);
+	pthread_mutex_unlock(&st->lock);
+	return ret;
+}
+
+static void audit_field(struct buf *out, const char *v)
+{
+	if (!v)
+		return;
+	if (!strpbrk(v, ",\"\r\n")) {
+		buf_adds(out, v);
+		return;
+	}
+	buf_addch(out, '"');
+	for (; *v; v++) {
+		if (*v == '"')
+			buf_addch(out, '"');
+		buf_addch(out, *v);
+	}
+	buf_addch(out, '"');
+}
+
+int state_audit_read(struct state *st, struct buf *out)
+{
+	int ret = 0, rc;
+
+	buf_adds(out, "time,uid,pid,destination,action,detail\n");
+	pthread_mutex_lock(&st->lock);
+	sqlite3_stmt *s = state_prepare(st, "SELECT at, uid, pid, destination, action, "
+					    "detail FROM audit ORDER BY id");
+	if (!s) {
+		ret = -EIO;
+		goto out;
+	}
+	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+		char when[32];
+		time_t t = (time_t)sqlite3_column_int64(s, 0);
+		struct tm tm;
+		gmtime_r(&t, &tm);
+		strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", &tm);
+		buf_addf(out, "%s,%lld,%lld,", when, (long long)sqlite3_column_int64(s, 1),
+			 (long long)sqlite3_column_int64(s, 2));
+		audit_field(out, (const char *)sqlite3_column_text(s, 3));
+		buf_addch(out, ',');
+		audit_field(out, (const char *)sqlite3_column_text(s, 4));
+		buf_addch(out, ',');
+		audit_field(out, (const char *)sqlite3_column_text(s, 5));
+		buf_addch(out, '\n');
+	}
+	ret = state_errno(st, rc, "read audit log");
+	sqlite3_finalize(s);
+out:
 	pthread_mutex_unlock(&st->lock);
 	return ret;
 }

@@ -52,8 +52,12 @@ void state_free(struct state *st);
 int state_meta_get(struct state *st, const char *key, struct buf *value);
 int state_meta_set(struct state *st, const char *key, const void *value, size_t len);
 
-/* Creates a destination: 0, -EEXIST, or a negative errno.  Sets *id. */
-int state_dest_create(struct state *st, const char *name, int64_t now, int64_t *id);
+/*
+ * Creates a destination whose schedule clock starts at next_run_at:
+ * 0, -EEXIST, or a negative errno.  Sets *id.
+ */
+int state_dest_create(struct state *st, const char *name, int64_t now, int64_t next_run_at,
+		      int64_t *id);
 
 /* Deletes a destination with its settings: 0, -ENOENT or a negative errno. */
 int state_dest_delete(struct state *st, const char *name);
@@ -102,6 +106,9 @@ int state_file_put(struct state *st, const char *team, const char *date,
 /* Calls fn with each recorded version's hash (to keep its cache file). */
 int state_file_hashes(struct state *st, int (*fn)(void *ctx, const char *sha256),
 		      void *ctx);
+
+/* Appends the audit log as CSV (time,uid,pid,destination,action,detail). */
+int state_audit_read(struct state *st, struct buf *out);
 
 /* Appends to the audit log.  detail must not hold a secret. */
 int state_audit_add(struct state *st, int64_t at, unsigned uid, int pid,

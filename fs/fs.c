@@ -27,6 +27,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/statvfs.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "buf.h"
@@ -39,6 +40,7 @@ struct fs_path {
 	char *part[FS_MAX_DEPTH];
 	char storage[4096];
 	int control; /* depth 2: which control file, or -1 */
+	int root;    /* depth 1: which hidden root file, or -1 */
 };
 
 enum fs_handle_kind {
@@ -52,6 +54,10 @@ struct fs_handle {
 	int control;        /* FS_CONTROL: enum gw_control */
 	int writing;        /* opened for writing */
 	char dest[64];
+	struct gw_caller who; /* who opened it: the audit log names them */
+	int wrote;          /* input arrived (a touch is an open-close without) */
+
+	struct fs_handle *next_open; /* in open_triggers, when a trigger file */
 
 	pthread_mutex_t lock;
 	struct buf data;    /* content snapshot taken at open, for reads */
@@ -67,6 +73,15 @@ struct fs_handle {
  */
 static pthread_mutex_t open_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct fs_handle *open_handles;
+
+/*
+ * Trigger files (.run-now, .pause, .resume) open for writing.  touch opens
+ * the file, sets its times, and closes it; the kernel reports the times
+ * without naming the open file, so utimens looks here to tell a touch
+ * (the close will act) from a bare utimens (which acts itself).
+ */
+static pthread_mutex_t open_triggers_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct fs_handle *open_triggers; /* protected by open_triggers_lock */
 
 static struct fs_context *ctx(void)
 {
@@ -85,6 +100,7 @@ static int parse_path(const char *path, struct fs_path *p)
 
 	p->depth = 0;
 	p->control = -1;
+	p->root = -1;
 	if (len >= sizeof(p->storage) || path[0] != '/')
 		return -ENOENT;
 	memcpy(p->storage, path, len + 1);
@@ -103,6 +119,8 @@ static int parse_path(const char *path, struct fs_path *p)
 	}
 	if (p->depth == 2)
 		p->control = gw_control_find(p->part[1]);
+	if (p->depth == 1)
+		p->root = gw_root_find(p->part[0]);
 	return 0;
 }
 
@@ -134,6 +152,20 @@ static void fill_stat(struct stat *st, const struct gw_attr *a)
 	st->st_blksize = 128 * 1024;
 }
 
+/* The mount root's hidden files (.status, .metrics, .audit). */
+static int root_stat(int which, struct gw_attr *a)
+{
+	struct buf content = BUF_INIT;
+	int ret = gw_root_read(gw(), which, &content);
+
+	a->kind = GW_CONTROL;
+	a->mode = gw_root_mode(which);
+	a->size = content.len;
+	a->mtime = time(NULL);
+	buf_release(&content);
+	return ret;
+}
+
 /* Attributes of whatever path names. */
 static int stat_path(const struct fs_path *p, struct gw_attr *a)
 {
@@ -141,6 +173,8 @@ static int stat_path(const struct fs_path *p, struct gw_attr *a)
 	case 0:
 		return gw_root_stat(gw(), a);
 	case 1:
+		if (p->root >= 0)
+			return root_stat(p->root, a);
 		return gw_dest_stat(gw(), p->part[0], a);
 	case 2:
 		if (p->control >= 0)
@@ -279,6 +313,36 @@ static void handle_free(struct fs_handle *h)
 	free(h);
 }
 
+static int is_trigger(int control)
+{
+	return control == GW_RUN_NOW || control == GW_PAUSE || control == GW_RESUME;
+}
+
+/* Is this trigger file open for writing by pid right now? */
+static int trigger_open_by(const char *dest, int control, int pid)
+{
+	int found = 0;
+
+	pthread_mutex_lock(&open_triggers_lock);
+	for (struct fs_handle *h = open_triggers; h && !found; h = h->next_open)
+		found = h->control == control && h->who.pid == pid &&
+			strcmp(h->dest, dest) == 0;
+	pthread_mutex_unlock(&open_triggers_lock);
+	return found;
+}
+
+static void trigger_closed(struct fs_handle *h)
+{
+	pthread_mutex_lock(&open_triggers_lock);
+	for (struct fs_handle **pp = &open_triggers; *pp; pp = &(*pp)->next_open) {
+		if (*pp == h) {
+			*pp = h->next_open;
+			break;
+		}
+	}
+	pthread_mutex_unlock(&open_triggers_lock);
+}
+
 /* Did the caller give up (a signal interrupted its request)? */
 static int interrupted(void *unused)
 {
@@ -303,6 +367,7 @@ static int open_control(const struct fs_path *p, struct fuse_file_info *fi)
 		return -ENOMEM;
 	h->control = p->control;
 	h->writing = acc != O_RDONLY;
+	h->who = caller();
 	snprintf(h->dest, sizeof(h->dest), "%s", p->part[0]);
 	if (h->control == GW_SYNC) {
 		/* Blocks until the destination is in sync; Ctrl-C interrupts. */
@@ -318,7 +383,36 @@ static int open_control(const struct fs_path *p, struct fuse_file_info *fi)
 			return ret;
 		}
 	}
+	if (h->writing && is_trigger(h->control)) {
+		pthread_mutex_lock(&open_triggers_lock);
+		h->next_open = open_triggers;
+		open_triggers = h;
+		pthread_mutex_unlock(&open_triggers_lock);
+	}
 	/* Content is made per open: no page cache, sizes may differ from stat. */
+	fi->direct_io = 1;
+	fi->fh = (uint64_t)(uintptr_t)h;
+	return 0;
+}
+
+static int open_root_file(int which, struct fuse_file_info *fi)
+{
+	struct fuse_context *c = fuse_get_context();
+
+	if ((fi->flags & O_ACCMODE) != O_RDONLY)
+		return -EACCES;
+	/* The audit log is the mount owner's (mode 0400). */
+	if (gw_root_mode(which) == 0400 && c->uid != ctx()->uid && c->uid != 0)
+		return -EACCES;
+	struct fs_handle *h = handle_new(FS_CONTROL);
+	if (!h)
+		return -ENOMEM;
+	h->control = -1;
+	int ret = gw_root_read(gw(), which, &h->data);
+	if (ret) {
+		handle_free(h);
+		return ret;
+	}
 	fi->direct_io = 1;
 	fi->fh = (uint64_t)(uintptr_t)h;
 	return 0;
@@ -333,6 +427,8 @@ static int fs_open(const char *path, struct fuse_file_info *fi)
 	ret = parse_path(path, &p);
 	if (ret)
 		return ret;
+	if (p.depth == 1 && p.root >= 0)
+		return open_root_file(p.root, fi);
 	if (p.depth == 2 && p.control >= 0)
 		return open_control(&p, fi);
 	if (p.depth != 4)
@@ -421,6 +517,7 @@ static int fs_write(const char *path, const char *data, size_t size, off_t off,
 	}
 	/* Input is appended in arrival order whatever the offset (O_APPEND-like). */
 	buf_add(&h->input, data, size);
+	h->wrote = 1;
 	ret = gw_control_check(gw(), h->dest, h->control, h->input.data, h->input.len);
 	if (ret) {
 		h->failed = 1;
@@ -462,8 +559,22 @@ static int fs_flush(const char *path, struct fuse_file_info *fi)
 
 static int fs_release(const char *path, struct fuse_file_info *fi)
 {
+	struct fs_handle *h = handle_of(fi);
+
 	(void)path;
-	handle_free(handle_of(fi));
+	/*
+	 * touch: an open-to-close with nothing written (times set through the
+	 * fd included) is one trigger, acted on here, at the last close.
+	 */
+	if (h->kind == FS_CONTROL && h->writing && is_trigger(h->control))
+		trigger_closed(h);
+	if (h->kind == FS_CONTROL && h->writing && !h->wrote && is_trigger(h->control)) {
+		int ret = gw_control_touch(gw(), h->dest, h->control, &h->who);
+		if (ret)
+			log_warn("destination '%s': touch of a control file failed: %s",
+				 h->dest, strerror(-ret));
+	}
+	handle_free(h);
 	return 0;
 }
 
@@ -499,15 +610,18 @@ static int fs_utimens(const char *path, const struct timespec tv[2],
 	int ret;
 
 	(void)tv;
-	(void)fi;
 	ret = parse_path(path, &p);
 	if (!ret)
 		ret = stat_path(&p, &a);
 	if (ret)
 		return ret;
-	if (a.kind == GW_CONTROL && (a.mode & 0200))
+	if (a.kind != GW_CONTROL || !(a.mode & 0200))
+		return a.kind == GW_DATA ? -EACCES : -EROFS;
+	/* Part of a touch (the file is open for writing): the close acts. */
+	struct gw_caller who = caller();
+	if (fi || !is_trigger(p.control) || trigger_open_by(p.part[0], p.control, who.pid))
 		return 0;
-	return a.kind == GW_DATA ? -EACCES : -EROFS;
+	return gw_control_touch(gw(), p.part[0], p.control, &who);
 }
 
 static int fs_create(const char *path, mode_t mode, struct fuse_file_info *fi)

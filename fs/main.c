@@ -22,6 +22,7 @@
 #include <unistd.h>
 
 #include "buf.h"
+#include "clock.h"
 #include "fs.h"
 #include "gateway.h"
 #include "http.h"
@@ -49,6 +50,12 @@ struct options {
 	char *ca_bundle;
 	char *resolve;
 	unsigned max_sync_waiters;
+	unsigned backfill_span;
+	unsigned max_failures;
+	unsigned run_workers;
+	unsigned tick_ms;
+	char *test_now;
+	double test_speed;
 	char *nonopt[3];
 	int nnonopt;
 };
@@ -76,6 +83,12 @@ static const struct fuse_opt option_spec[] = {
 	OPT("ca_bundle=%s", ca_bundle),
 	OPT("resolve=%s", resolve),
 	OPT("max_sync_waiters=%u", max_sync_waiters),
+	OPT("backfill_span=%u", backfill_span),
+	OPT("max_failures=%u", max_failures),
+	OPT("run_workers=%u", run_workers),
+	OPT("tick_ms=%u", tick_ms),
+	OPT("test_now=%s", test_now),
+	OPT("test_speed=%lf", test_speed),
 	FUSE_OPT_END,
 };
 
@@ -94,9 +107,15 @@ static void usage(const char *prog)
 	       "    .status    state, uploads pending/failed, the last error with a hint\n"
 	       "    .sync      read: waits until everything pending is uploaded (EIO if a\n"
 	       "               version failed)\n"
+	       "    .history   CSV of runs\n"
+	       "    .run-now   touch: export the latest complete period now; write\n"
+	       "               2025-01-14 or 2025-01-01..2025-01-31 to export those dates\n"
+	       "    .pause     touch: stop scheduled runs;  .resume  touch: restart them\n"
+	       "The mount root has .status, .metrics (Prometheus) and .audit (owner only).\n"
 	       "Data files carry xattrs user.warehousefs.sync, .sha256, .etag, .uploaded_at.\n"
-	       "\n"
-	       "warehousefs options:\n"
+	       "\n",
+	       prog, prog);
+	fputs("warehousefs options:\n"
 	       "    -o source=FILE         analytics database (SQLite), opened read-only\n"
 	       "    -o state=FILE          state database (created on first use)\n"
 	       "                           default: /var/lib/warehousefs/state.db as root,\n"
@@ -113,8 +132,8 @@ static void usage(const char *prog)
 	       "                           (default 1000)\n"
 	       "    -o attr_timeout=SECS   kernel attribute cache time (default 1)\n"
 	       "    -o log_level=LEVEL     error, warning, info (default) or debug\n"
-	       "\n"
-	       "upload options (gateway-wide; per-destination settings are in .config):\n"
+	       "\n", stdout);
+	fputs("upload options (gateway-wide; per-destination settings are in .config):\n"
 	       "    -o sync_workers=N      upload threads (default 4)\n"
 	       "    -o upload_retries=N    retries of a transient failure before the\n"
 	       "                           version is marked failed (default 5)\n"
@@ -133,6 +152,18 @@ static void usage(const char *prog)
 	       "                           --resolve (for tests of virtual-hosted buckets)\n"
 	       "\n"
 	       "Proxies: the standard https_proxy, http_proxy and no_proxy variables.\n"
+	       "\n", stdout);
+	fputs("run and schedule options:\n"
+	       "    -o backfill_span=DAYS  most days one run may cover (default 400)\n"
+	       "    -o max_failures=N      failed runs in a row that pause a destination\n"
+	       "                           (default 5; 0 never pauses)\n"
+	       "    -o run_workers=N       runs enumerated at once (default 2)\n"
+	       "    -o tick_ms=N           scheduler period in milliseconds (default 1000)\n"
+	       "\n"
+	       "for tests only:\n"
+	       "    -o test_now=TIME       start the daemon's clock at TIME\n"
+	       "                           (2025-01-14T23:59:00Z); also WAREHOUSEFS_TEST_NOW\n"
+	       "    -o test_speed=X        run that clock X times faster than real time\n"
 	       "\n"
 	       "Logs go to stderr in the foreground (-f), to syslog otherwise.\n"
 	       "\n"
@@ -140,8 +171,7 @@ static void usage(const char *prog)
 	       "    /var/lib/analytics.db /mnt/warehouse fuse.warehousefs "
 	       "state=/var/lib/warehousefs/state.db,cache=/var/cache/warehousefs,"
 	       "keyfile=/etc/warehousefs/master.key 0 0\n"
-	       "\n",
-	       prog, prog);
+	       "\n", stdout);
 }
 
 static int collect_nonopt(void *data, const char *arg, int key, struct fuse_args *out)
@@ -310,6 +340,20 @@ static int resolve(struct options *o, struct gw_options *g)
 	so->s3.stall_timeout_s = o->stall_timeout ? o->stall_timeout : 30;
 	so->s3.ca_bundle = o->ca_bundle;
 	so->s3.resolve = o->resolve;
+	g->runs.backfill_span = o->backfill_span ? o->backfill_span : 400;
+	g->runs.max_failures = o->max_failures;
+	g->runs.runners = o->run_workers ? o->run_workers : 2;
+	g->runs.tick_ms = o->tick_ms ? o->tick_ms : 1000;
+	const char *test_now = o->test_now ? o->test_now : getenv("WAREHOUSEFS_TEST_NOW");
+	if (test_now) {
+		int64_t start;
+		if (clock_parse_iso8601(test_now, &start) < 0) {
+			fprintf(stderr, "warehousefs: invalid test_now '%s': use "
+				"2025-01-14T23:59:00Z\n", test_now);
+			return 2;
+		}
+		clock_set_test(start, o->test_speed > 0 ? o->test_speed : 1.0);
+	}
 	return 0;
 }
 
@@ -346,6 +390,7 @@ int main(int argc, char *argv[])
 	o.source_check_ms = 1000;
 	o.attr_timeout = 1.0;
 	o.upload_retries = 5;
+	o.max_failures = 5;
 	if (fuse_opt_parse(&args, &o, option_spec, collect_nonopt) < 0)
 		return 2;
 	/* "SRC MOUNTPOINT": mount(8) passes the fstab source first. */
@@ -468,6 +513,7 @@ out:
 	free(o.part_size);
 	free(o.ca_bundle);
 	free(o.resolve);
+	free(o.test_now);
 	http_global_cleanup();
 	return ret;
 }

@@ -1,0 +1,645 @@
+/*
+ * gateway_runs: runs, schedules and the control actions that start them
+ * (.run-now, .pause, .resume), plus the gateway-wide files at the mount
+ * root (.status, .metrics, .audit).
+ *
+ * Threads:
+ *   - the scheduler thread wakes every tick_ms: finds every due
+ *     destination with one indexed query, creates their runs and moves
+ *     their clocks in one transaction, then finishes runs whose uploads
+ *     are all done.  It has its own state connection.
+ *   - runner threads (a few) claim queued runs and enumerate them:
+ *     materialize each (team, date, dataset) file and queue it for upload
+ *     with the run's id.  Bounded concurrency: runs wait queued in the
+ *     state database, never in memory.
+ *   - FUSE threads create runs (durably, before replying) and kick.
+ * gw->run_lock protects run_stopping and run_kicks; it is never held
+ * while calling into the state database or the source.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "clock.h"
+#include "dataset.h"
+#include "gateway_int.h"
+#include "log.h"
+#include "period.h"
+#include "queue.h"
+#include "runs.h"
+#include "schedule.h"
+
+static void kick_runners(struct gw *gw)
+{
+	pthread_mutex_lock(&gw->run_lock);
+	gw->run_kicks++;
+	pthread_cond_broadcast(&gw->run_cond);
+	pthread_mutex_unlock(&gw->run_lock);
+}
+
+/* Sleeps up to ms real milliseconds, or until kicked or stopping: 1 when stopping. */
+static int nap(struct gw *gw, unsigned ms, unsigned *seen)
+{
+	struct timespec until;
+
+	clock_gettime(CLOCK_REALTIME, &until);
+	until.tv_sec += ms / 1000;
+	until.tv_nsec += (long)(ms % 1000) * 1000000;
+	if (until.tv_nsec >= 1000000000) {
+		until.tv_sec++;
+		until.tv_nsec -= 1000000000;
+	}
+	pthread_mutex_lock(&gw->run_lock);
+	while (!gw->run_stopping && (!seen || *seen == gw->run_kicks))
+		if (pthread_cond_timedwait(&gw->run_cond, &gw->run_lock, &until) == ETIMEDOUT)
+			break;
+	int stop = gw->run_stopping;
+	if (seen)
+		*seen = gw->run_kicks;
+	pthread_mutex_unlock(&gw->run_lock);
+	return stop;
+}
+
+/* Sets the in-memory paused flag of a destination known by id. */
+static void set_paused_mem(struct gw *gw, int64_t dest_id, int paused)
+{
+	size_t b = 0;
+
+	pthread_mutex_lock(&gw->dest_lock);
+	for (struct hmap_entry *e = hmap_next(&gw->dests, &b, NULL); e;
+	     e = hmap_next(&gw->dests, &b, e)) {
+		struct gw_dest *d = (struct gw_dest *)e;
+		if (d->id == dest_id)
+			d->paused = paused;
+	}
+	pthread_mutex_unlock(&gw->dest_lock);
+}
+
+/* ---- the scheduler ---- */
+
+struct due_list {
+	struct runs_due *v;
+	size_t n, alloc;
+};
+
+static int collect_due(void *ctx, const struct runs_due *d)
+{
+	struct due_list *l = ctx;
+
+	if (l->n == l->alloc) {
+		size_t n = l->alloc ? l->alloc * 2 : 256;
+		struct runs_due *v = realloc(l->v, n * sizeof(*v));
+		if (!v)
+			return -ENOMEM;
+		l->v = v;
+		l->alloc = n;
+	}
+	l->v[l->n++] = *d;
+	return 0;
+}
+
+struct configured {
+	int64_t id;
+	int ok;
+};
+
+static int cmp_configured(const void *a, const void *b)
+{
+	const struct configured *x = a, *y = b;
+
+	return x->id < y->id ? -1 : x->id > y->id;
+}
+
+/* A sorted table of which destinations are fully configured, made in one pass. */
+static struct configured *configured_table(struct gw *gw, size_t *n)
+{
+	size_t b = 0, i = 0;
+
+	pthread_mutex_lock(&gw->dest_lock);
+	struct configured *t = malloc((gw->dests.count + 1) * sizeof(*t));
+	for (struct hmap_entry *e = hmap_next(&gw->dests, &b, NULL); t && e;
+	     e = hmap_next(&gw->dests, &b, e)) {
+		struct gw_dest *d = (struct gw_dest *)e;
+		struct buf missing = BUF_INIT;
+		gw_missing_keys(d, &missing);
+		t[i].id = d->id;
+		t[i++].ok = missing.len == 0;
+		buf_release(&missing);
+	}
+	pthread_mutex_unlock(&gw->dest_lock);
+	if (t)
+		qsort(t, i, sizeof(*t), cmp_configured);
+	*n = i;
+	return t;
+}
+
+static int is_configured(const struct configured *t, size_t n, int64_t id)
+{
+	struct configured key = {id, 0};
+	const struct configured *c = t ? bsearch(&key, t, n, sizeof(*t), cmp_configured)
+				       : NULL;
+
+	return c && c->ok;
+}
+
+/*
+ * One scheduler tick: every due destination gets one run covering what it
+ * missed, and its clock moves to its next slot after now.
+ */
+static void tick(struct gw *gw, struct state *st)
+{
+	struct due_list due = {NULL, 0, 0};
+	struct timespec t0, t1;
+	int64_t now = clock_now();
+
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	if (runs_list_due(st, now, collect_due, &due) < 0 || !due.n)
+		goto out;
+	struct runs_new *v = calloc(due.n, sizeof(*v));
+	struct buf *periods = calloc(due.n, sizeof(*periods));
+	size_t started = 0, nconf = 0;
+	struct configured *conf = configured_table(gw, &nconf);
+	if (!v || !periods) {
+		free(v);
+		free(periods);
+		free(conf);
+		goto out;
+	}
+	for (size_t i = 0; i < due.n; i++) {
+		const struct runs_due *d = &due.v[i];
+		enum schedule_kind k = schedule_kind(d->schedule);
+		int64_t slot = schedule_latest_slot(k, d->next_run_at, now);
+		v[i].dest_id = d->dest_id;
+		v[i].trigger = "schedule";
+		v[i].next_run_at = schedule_next_after(k, d->next_run_at, now);
+		/* An unconfigured destination's clock moves on without a run. */
+		v[i].create = is_configured(conf, nconf, d->dest_id);
+		schedule_period(k, slot, d->last_sched_day, gw->run_opts.backfill_span,
+			     &v[i].first_day, &v[i].last_day);
+		period_format(v[i].first_day, v[i].last_day, &periods[i]);
+		v[i].period = buf_str(&periods[i]);
+		started += v[i].create;
+	}
+	int ret = runs_start(st, v, due.n, now);
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	double ms = (double)(t1.tv_sec - t0.tv_sec) * 1e3 +
+		    (double)(t1.tv_nsec - t0.tv_nsec) / 1e6;
+	if (ret)
+		log_error("cannot start scheduled runs: %s", strerror(-ret));
+	else
+		log_info("scheduler: %zu destination(s) due, %zu run(s) started in %.1f ms",
+			 due.n, started, ms);
+	for (size_t i = 0; i < due.n; i++)
+		buf_release(&periods[i]);
+	free(periods);
+	free(v);
+	free(conf);
+	if (!ret && started)
+		kick_runners(gw);
+out:
+	free(due.v);
+}
+
+static void on_finished(void *ctx, const struct runs_finished *f)
+{
+	struct gw *gw = ctx;
+
+	if (f->auto_paused) {
+		set_paused_mem(gw, f->dest_id, 1);
+		log_warn("destination %lld paused itself after repeated failed runs",
+			 (long long)f->dest_id);
+	}
+	log_info("run %lld finished: %s", (long long)f->id, f->result);
+}
+
+static void *scheduler_main(void *arg)
+{
+	struct gw *gw = arg;
+
+	do {
+		tick(gw, gw->sched_state);
+		runs_finish_ready(gw->sched_state, clock_now(), gw->run_opts.max_failures,
+				  on_finished, gw);
+	} while (!nap(gw, gw->run_opts.tick_ms, NULL));
+	return NULL;
+}
+
+/* ---- runners ---- */
+
+struct run_exec {
+	struct gw *gw;
+	const struct runs_item *run;
+	struct gw_run_ctx ctx;
+	char dest[64];
+	char team_id[256];
+	char datasets[256];
+	const struct format_ops *fmt;
+	int64_t files, skipped;
+	uint64_t bytes;
+	struct buf error;
+	char **teams;
+	size_t nteams;
+};
+
+static int add_team(void *ctx, const char *team)
+{
+	struct run_exec *x = ctx;
+	char **v = realloc(x->teams, (x->nteams + 1) * sizeof(*v));
+
+	if (!v)
+		return -ENOMEM;
+	x->teams = v;
+	if (config_valid_team_id(team, strlen(team)))
+		x->teams[x->nteams++] = strdup(team);
+	return 0;
+}
+
+static int export_day(void *ctx, int64_t day)
+{
+	struct run_exec *x = ctx;
+	char date[16];
+
+	clock_date(day, date);
+	for (size_t t = 0; t < x->nteams; t++) {
+		int has = source_date_exists(x->gw->src, x->teams[t], date);
+		if (has <= 0) {
+			if (has < 0 && !x->error.len)
+				buf_addf(&x->error, "cannot read the source for %s", date);
+			x->skipped++;
+			continue;
+		}
+		char list[256], *save = NULL;
+		snprintf(list, sizeof(list), "%s", x->datasets);
+		for (char *item = strtok_r(list, ",", &save); item;
+		     item = strtok_r(NULL, ",", &save)) {
+			const struct dataset *ds = dataset_find(item);
+			struct state_file f;
+			char name[128];
+			if (!ds)
+				continue;
+			snprintf(name, sizeof(name), "%s%s", ds->name, x->fmt->extension);
+			int ret = gw_file_version(x->gw, x->dest, x->teams[t], date, name, 0,
+						  &x->ctx, &f);
+			if (ret) {
+				if (!x->error.len)
+					buf_addf(&x->error, "cannot export %s/%s/%s: %s",
+						 x->teams[t], date, name, strerror(-ret));
+				continue;
+			}
+			x->files++;
+			x->bytes += f.size;
+		}
+	}
+	return 0;
+}
+
+static void execute(struct gw *gw, const struct runs_item *run)
+{
+	struct run_exec x = {.gw = gw, .run = run};
+	struct state_dest sd;
+	struct dest_view v;
+
+	x.ctx.run_id = run->id;
+	x.ctx.manual = strcmp(run->trigger, "schedule") != 0;
+	if (state_dest_get_id(gw->state, run->dest_id, &sd) < 0 ||
+	    gw_dest_view(gw, sd.name, &v) < 0) {
+		runs_enumerated(gw->state, run->id, 0, 0, 0, "destination deleted");
+		return;
+	}
+	snprintf(x.dest, sizeof(x.dest), "%s", sd.name);
+	snprintf(x.team_id, sizeof(x.team_id), "%s", v.team_id);
+	snprintf(x.datasets, sizeof(x.datasets), "%s", v.datasets);
+	x.fmt = v.fmt;
+	/* A new run retries what failed before. */
+	queue_retry_failed(gw->state, run->dest_id);
+	if (!v.configured) {
+		buf_adds(&x.error, "destination is not fully configured");
+	} else if (strcmp(x.team_id, "*") == 0) {
+		if (source_list_teams(gw->src, add_team, &x) < 0)
+			buf_adds(&x.error, "cannot list teams in the source");
+	} else {
+		add_team(&x, x.team_id);
+	}
+	if (!x.error.len)
+		period_each_day(run->period, export_day, &x);
+	runs_enumerated(gw->state, run->id, x.files, x.bytes, x.skipped,
+			x.error.len ? buf_str(&x.error) : NULL);
+	log_info("run %lld of '%s' (%s %s): %lld file(s), %llu bytes, %lld skipped",
+		 (long long)run->id, x.dest, run->trigger, run->period, (long long)x.files,
+		 (unsigned long long)x.bytes, (long long)x.skipped);
+	sync_kick(gw->sync);
+	for (size_t i = 0; i < x.nteams; i++)
+		free(x.teams[i]);
+	free(x.teams);
+	buf_release(&x.error);
+}
+
+static void *runner_main(void *arg)
+{
+	struct gw *gw = arg;
+	unsigned seen = 0;
+
+	for (;;) {
+		struct runs_item run;
+		int ret = runs_claim(gw->state, clock_now(), &run);
+		if (ret == 0) {
+			execute(gw, &run);
+			continue;
+		}
+		if (nap(gw, 1000, &seen))
+			break;
+	}
+	return NULL;
+}
+
+int gw_runs_start(struct gw *gw, struct buf *err)
+{
+	int ret = state_open(gw->state_path, &gw->sched_state, err);
+
+	if (ret)
+		return ret;
+	runs_recover(gw->sched_state);
+	gw->runners = calloc(gw->run_opts.runners, sizeof(*gw->runners));
+	if (!gw->runners)
+		return -ENOMEM;
+	ret = -pthread_create(&gw->sched_thread, NULL, scheduler_main, gw);
+	if (ret) {
+		buf_addf(err, "cannot start the scheduler: %s", strerror(-ret));
+		return ret;
+	}
+	gw->runs_started = 1;
+	for (unsigned i = 0; i < gw->run_opts.runners; i++) {
+		ret = -pthread_create(&gw->runners[i], NULL, runner_main, gw);
+		if (ret) {
+			buf_addf(err, "cannot start a runner: %s", strerror(-ret));
+			return ret;
+		}
+		gw->nrunners++;
+	}
+	return 0;
+}
+
+void gw_runs_stop(struct gw *gw)
+{
+	pthread_mutex_lock(&gw->run_lock);
+	gw->run_stopping = 1;
+	pthread_cond_broadcast(&gw->run_cond);
+	pthread_mutex_unlock(&gw->run_lock);
+	if (gw->runs_started)
+		pthread_join(gw->sched_thread, NULL);
+	for (unsigned i = 0; i < gw->nrunners; i++)
+		pthread_join(gw->runners[i], NULL);
+	free(gw->runners);
+	gw->runners = NULL;
+	gw->nrunners = 0;
+	gw->runs_started = 0;
+	state_free(gw->sched_state);
+	gw->sched_state = NULL;
+}
+
+/* ---- control actions ---- */
+
+/* The latest complete period of a destination's schedule, for a touch. */
+static void latest_period(const char *schedule, struct buf *out)
+{
+	int64_t today = clock_day(clock_now());
+
+	if (schedule_kind(schedule) == SCHEDULE_HOURLY)
+		period_format(today - CLOCK_DAY, today, out);
+	else
+		period_format(today - CLOCK_DAY, today - CLOCK_DAY, out);
+}
+
+static int start_run(struct gw *gw, int64_t dest_id, const char *trigger,
+		     const char *period)
+{
+	struct runs_new r = {
+		.dest_id = dest_id,
+		.trigger = trigger,
+		.period = period,
+		.create = 1,
+	};
+
+	int ret = runs_start(gw->state, &r, 1, clock_now());
+	if (!ret)
+		kick_runners(gw);
+	return ret;
+}
+
+int gw_run_now_check(struct gw *gw, const char *dest, const char *data, size_t len)
+{
+	struct buf norm = BUF_INIT, why = BUF_INIT;
+	unsigned n;
+	int ret = period_parse(data, len, 0, clock_day(clock_now()),
+			       gw->run_opts.backfill_span, &norm, &n, &why);
+
+	if (ret)
+		gw_refuse(gw, dest, GW_RUN_NOW, &why);
+	buf_release(&norm);
+	buf_release(&why);
+	return ret;
+}
+
+int gw_run_now_write(struct gw *gw, const char *dest, const char *data, size_t len,
+		     const struct gw_caller *who)
+{
+	struct buf norm = BUF_INIT, why = BUF_INIT;
+	struct state_dest sd;
+	unsigned n;
+	int ret = state_dest_get(gw->state, dest, &sd);
+
+	if (ret)
+		return ret;
+	ret = period_parse(data, len, 1, clock_day(clock_now()), gw->run_opts.backfill_span,
+			   &norm, &n, &why);
+	if (ret) {
+		gw_refuse(gw, dest, GW_RUN_NOW, &why);
+		goto out;
+	}
+	if (n == 0) {
+		ret = gw_control_touch(gw, dest, GW_RUN_NOW, who);
+		goto out;
+	}
+	/* One date is a run now; a range or several dates, a backfill. */
+	const char *trigger = n == 1 ? "run-now" : "backfill";
+	ret = start_run(gw, sd.id, trigger, buf_str(&norm));
+	if (!ret)
+		gw_audit(gw, who, dest, trigger, buf_str(&norm));
+out:
+	buf_release(&norm);
+	buf_release(&why);
+	return ret;
+}
+
+int gw_control_touch(struct gw *gw, const char *dest, enum gw_control c,
+		     const struct gw_caller *who)
+{
+	struct state_dest sd;
+	struct runs_dest rd;
+	struct buf period = BUF_INIT;
+	char schedule[16] = "daily";
+	int ret = state_dest_get(gw->state, dest, &sd);
+
+	if (ret)
+		return ret;
+	pthread_mutex_lock(&gw->dest_lock);
+	struct gw_dest *d = gw_dest_find(gw, dest);
+	if (d)
+		snprintf(schedule, sizeof(schedule), "%s", gw_dest_value(d, "schedule"));
+	pthread_mutex_unlock(&gw->dest_lock);
+	switch (c) {
+	case GW_RUN_NOW:
+		latest_period(schedule, &period);
+		ret = start_run(gw, sd.id, "run-now", buf_str(&period));
+		if (!ret)
+			gw_audit(gw, who, dest, "run-now", buf_str(&period));
+		break;
+	case GW_PAUSE:
+		ret = runs_set_paused(gw->state, sd.id, 1, "paused by .pause", 0, 0);
+		if (!ret) {
+			set_paused_mem(gw, sd.id, 1);
+			gw_audit(gw, who, dest, "pause", NULL);
+		}
+		break;
+	case GW_RESUME:
+		ret = runs_dest_get(gw->state, sd.id, &rd);
+		if (ret)
+			break;
+		/* Keep the clock's phase; slots that fell while paused are skipped. */
+		enum schedule_kind k = schedule_kind(schedule);
+		int64_t now = clock_now();
+		int64_t covered = schedule_covered_at_resume(k, rd.next_run_at, now);
+		int64_t next = rd.next_run_at ? schedule_next_after(k, rd.next_run_at, now)
+					      : schedule_first(k, now);
+		ret = runs_set_paused(gw->state, sd.id, 0, NULL, next, covered);
+		if (!ret) {
+			set_paused_mem(gw, sd.id, 0);
+			queue_retry_failed(gw->state, sd.id);
+			sync_kick(gw->sync);
+			gw_audit(gw, who, dest, "resume", NULL);
+		}
+		break;
+	default:
+		break;
+	}
+	buf_release(&period);
+	return ret;
+}
+
+void gw_schedule_changed(struct gw *gw, int64_t dest_id, const char *schedule)
+{
+	runs_set_clock(gw->state, dest_id, schedule_first(schedule_kind(schedule), clock_now()));
+}
+
+int gw_history_read(struct gw *gw, int64_t dest_id, struct buf *out)
+{
+	return runs_history(gw->state, dest_id, out);
+}
+
+void gw_schedule_status(struct gw *gw, int64_t dest_id, struct buf *out)
+{
+	struct runs_dest rd;
+	char when[32];
+
+	if (runs_dest_get(gw->state, dest_id, &rd) < 0)
+		return;
+	if (rd.paused && rd.pause_reason[0])
+		buf_addf(out, "paused_reason = %s\n", rd.pause_reason);
+	if (rd.next_run_at && !rd.paused) {
+		clock_iso8601(rd.next_run_at, when);
+		buf_addf(out, "next_run_at = %s\n", when);
+	} else if (rd.next_run_at) {
+		clock_iso8601(rd.next_run_at, when);
+		buf_addf(out, "next_run_at = %s (paused)\n", when);
+	}
+	buf_addf(out, "failed_runs_in_a_row = %d\n", rd.failures);
+	if (runs_last(gw->state, dest_id, out) == -ENOENT)
+		buf_adds(out, "last_run = none\n");
+}
+
+/* ---- the mount root's files ---- */
+
+static const char *const root_names[GW_NROOT] = {
+	[GW_ROOT_STATUS] = ".status",
+	[GW_ROOT_METRICS] = ".metrics",
+	[GW_ROOT_AUDIT] = ".audit",
+};
+
+int gw_root_find(const char *name)
+{
+	for (int i = 0; i < GW_NROOT; i++)
+		if (strcmp(root_names[i], name) == 0)
+			return i;
+	return -1;
+}
+
+unsigned gw_root_mode(enum gw_root_file f)
+{
+	return f == GW_ROOT_AUDIT ? 0400 : 0444;
+}
+
+int gw_root_read(struct gw *gw, enum gw_root_file f, struct buf *out)
+{
+	struct runs_totals t;
+	uint64_t cache_bytes, cache_versions;
+	char when[32];
+
+	if (f == GW_ROOT_AUDIT)
+		return state_audit_read(gw->state, out);
+	int ret = runs_totals(gw->state, &t);
+	if (ret)
+		return ret;
+	cache_usage(gw->cache, &cache_bytes, &cache_versions);
+	int64_t uptime = clock_now() - gw->started_at;
+	if (f == GW_ROOT_STATUS) {
+		clock_iso8601(gw->started_at, when);
+		buf_addf(out, "version = %s\n", WAREHOUSEFS_VERSION);
+		buf_addf(out, "started_at = %s\n", when);
+		buf_addf(out, "uptime_seconds = %lld\n", (long long)uptime);
+		buf_addf(out, "destinations = %lld\n", (long long)t.destinations);
+		buf_addf(out, "destinations_active = %lld\n",
+			 (long long)(t.destinations - t.paused));
+		buf_addf(out, "destinations_paused = %lld\n", (long long)t.paused);
+		buf_addf(out, "queue_depth = %lld\n", (long long)(t.pending + t.uploading));
+		buf_addf(out, "uploads_pending = %lld\n", (long long)t.pending);
+		buf_addf(out, "uploads_in_flight = %lld\n", (long long)t.uploading);
+		buf_addf(out, "uploads_failed_now = %lld\n", (long long)t.failed);
+		buf_addf(out, "uploads_ok = %lld\n", (long long)t.uploads_ok);
+		buf_addf(out, "uploads_failed = %lld\n", (long long)t.uploads_failed);
+		buf_addf(out, "bytes_uploaded = %llu\n", (unsigned long long)t.bytes_uploaded);
+		buf_addf(out, "runs_active = %lld\n", (long long)t.runs_active);
+		buf_addf(out, "runs_done = %lld\n", (long long)t.runs_done);
+		buf_addf(out, "cache_bytes = %llu\n", (unsigned long long)cache_bytes);
+		buf_addf(out, "cache_versions = %llu\n", (unsigned long long)cache_versions);
+		return 0;
+	}
+#define METRIC(name, type, help, fmt, value)                                          \
+	buf_addf(out, "# HELP warehousefs_" name " " help "\n# TYPE warehousefs_" name  \
+		      " " type "\nwarehousefs_" name " " fmt "\n",                        \
+		 value)
+	METRIC("uptime_seconds", "gauge", "Seconds since the mount.", "%lld",
+	       (long long)uptime);
+	METRIC("destinations", "gauge", "Configured destinations.", "%lld",
+	       (long long)t.destinations);
+	METRIC("destinations_paused", "gauge", "Paused destinations.", "%lld",
+	       (long long)t.paused);
+	METRIC("queue_depth", "gauge", "Versions waiting for or in upload.", "%lld",
+	       (long long)(t.pending + t.uploading));
+	METRIC("uploads_failed_pending_retry", "gauge", "Versions marked failed.", "%lld",
+	       (long long)t.failed);
+	METRIC("uploads_total", "counter", "Versions uploaded.", "%lld",
+	       (long long)t.uploads_ok);
+	METRIC("upload_failures_total", "counter", "Versions that failed to upload.",
+	       "%lld", (long long)t.uploads_failed);
+	METRIC("uploaded_bytes_total", "counter", "Bytes uploaded.", "%llu",
+	       (unsigned long long)t.bytes_uploaded);
+	METRIC("runs_active", "gauge", "Runs not finished.", "%lld",
+	       (long long)t.runs_active);
+	METRIC("runs_total", "counter", "Runs finished.", "%lld", (long long)t.runs_done);
+	METRIC("cache_bytes", "gauge", "Bytes in the cache.", "%llu",
+	       (unsigned long long)cache_bytes);
+#undef METRIC
+	return 0;
+}
