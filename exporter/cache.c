@@ -3,7 +3,7 @@
  * cache.h).
  *
  * Threads: c->lock protects the index (entries, bytes, clock).  File
- * system calls that may be slow (writing, fsync) happen outside it; rename
+ * system calls that may be slow (writing) happen outside it; rename
  * and unlink happen under it so that the index and the directory agree.
  *
  * Invariant: an entry is in the index iff DIR/objects/<sha256> exists.
@@ -256,14 +256,18 @@ int cache_commit(struct cache *c, struct cache_tmp *t, const char *sha256,
 	char path[4096];
 	int ret = 0;
 
-	/* The file must be whole on disk before it can be acknowledged. */
-	if (fsync(t->fd) < 0) {
+	/*
+	 * No fsync: a version lost to a power cut is caught before upload
+	 * (its SHA-256 is checked) and regenerated from the source, so the
+	 * read path does not pay for durability it does not need.
+	 */
+	if (close(t->fd) < 0) {
 		ret = -errno;
-		log_error("cannot write cache file '%s': %s", t->path, strerror(errno));
-		cache_abort(c, t);
+		t->fd = -1;
+		log_error("cannot write cache file '%s': %s", t->path, strerror(-ret));
+		unlink(t->path);
 		return ret;
 	}
-	close(t->fd);
 	t->fd = -1;
 	cache_version_path(c, sha256, path, sizeof(path));
 	pthread_mutex_lock(&c->lock);
@@ -308,6 +312,22 @@ int cache_open_version(struct cache *c, const char *sha256)
 	}
 	pthread_mutex_unlock(&c->lock);
 	return fd;
+}
+
+void cache_drop(struct cache *c, const char *sha256)
+{
+	char path[4096];
+
+	cache_version_path(c, sha256, path, sizeof(path));
+	pthread_mutex_lock(&c->lock);
+	struct cache_entry *e = find(c, sha256);
+	if (e) {
+		unlink(path);
+		hmap_remove(&c->index, &e->node);
+		c->bytes -= e->size;
+		free(e);
+	}
+	pthread_mutex_unlock(&c->lock);
 }
 
 void cache_usage(struct cache *c, uint64_t *bytes, uint64_t *versions)

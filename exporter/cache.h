@@ -56,6 +56,9 @@ void cache_abort(struct cache *c, struct cache_tmp *t);
 /* Opens a stored version read-only and marks it used: an fd, or -ENOENT. */
 int cache_open_version(struct cache *c, const char *sha256);
 
+/* Removes a stored version (found damaged) so it can be stored again. */
+void cache_drop(struct cache *c, const char *sha256);
+
 /* The path of a stored version (it may be evicted at any time). */
 void cache_version_path(struct cache *c, const char *sha256, char *path, size_t size);
 

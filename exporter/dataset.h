@@ -13,7 +13,14 @@
 
 struct dataset {
 	const char *name; /* as in .config and in file names: "analytics_daily" */
+	/*
+	 * Two plans for the same rows in the same order: sql drives from the
+	 * team's websites and sorts them (best for a small share of a large
+	 * source); sql_ordered walks every website in website_id order and
+	 * needs no sort (best when the team is most of the source).
+	 */
 	const char *sql;
+	const char *sql_ordered;
 	const char *const *columns;
 	int ncolumns;
 };

@@ -48,15 +48,36 @@ static void csv_row(struct sink *s, const char *const *columns,
 		    const struct format_value *v, int n)
 {
 	struct buf *out = &s->out;
+	size_t room = (size_t)n + 1;
 
 	(void)columns;
+	/* Reserve the worst case (every byte a doubled quote) once per row. */
+	for (int i = 0; i < n; i++)
+		room += 2 * v[i].len + 2;
+	buf_grow(out, room);
+	char *p = out->data + out->len;
 	for (int i = 0; i < n; i++) {
 		if (i)
-			buf_addch(out, ',');
-		if (!v[i].is_null)
-			csv_field(out, v[i].text, v[i].len);
+			*p++ = ',';
+		if (v[i].is_null)
+			continue;
+		const char *t = v[i].text;
+		size_t len = v[i].len;
+		if (!csv_needs_quotes(t, len)) {
+			memcpy(p, t, len);
+			p += len;
+			continue;
+		}
+		*p++ = '"';
+		for (size_t k = 0; k < len; k++) {
+			if (t[k] == '"')
+				*p++ = '"';
+			*p++ = t[k];
+		}
+		*p++ = '"';
 	}
-	buf_addch(out, '\n');
+	*p++ = '\n';
+	buf_setlen(out, (size_t)(p - out->data));
 	sink_maybe_flush(s);
 }
 

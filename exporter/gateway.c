@@ -220,8 +220,34 @@ out:
 	return ret;
 }
 
+/* sync's callback: materialize a queued key again (its cache file is gone). */
+static int regenerate(void *ctx, int64_t dest_id, const char *key)
+{
+	struct gw *gw = ctx;
+	struct state_dest sd;
+	struct state_file f;
+	char team[256], date[16], name[128];
+	const char *a = strchr(key, '/');
+	const char *b = a ? strchr(a + 1, '/') : NULL;
+
+	if (!a || !b || (size_t)(a - key) >= sizeof(team) || b - a - 1 != 10 ||
+	    strlen(b + 1) >= sizeof(name))
+		return -EINVAL;
+	memcpy(team, key, (size_t)(a - key));
+	team[a - key] = '\0';
+	memcpy(date, a + 1, 10);
+	date[10] = '\0';
+	snprintf(name, sizeof(name), "%s", b + 1);
+	int ret = state_dest_get_id(gw->state, dest_id, &sd);
+	if (!ret)
+		ret = gw_file_version(gw, sd.name, team, date, name, 1, NULL, &f);
+	return ret;
+}
+
 int gw_start(struct gw *gw, struct buf *err)
 {
+	gw->sync_opts.regenerate = regenerate;
+	gw->sync_opts.regenerate_ctx = gw;
 	int ret = sync_start(&gw->sync_opts, gw->state_path, gw->vault, gw->cache,
 			     &gw->sync, err);
 

@@ -16,6 +16,7 @@
 #include "gateway_int.h"
 #include "log.h"
 #include "queue.h"
+#include "runs.h"
 
 static const char *const control_names[GW_NCONTROLS] = {
 	[GW_CONFIG] = ".config", [GW_STATUS] = ".status",   [GW_HISTORY] = ".history",
@@ -385,10 +386,14 @@ int gw_sync_report(struct gw *gw, const char *dest, gw_interrupted_fn interrupte
 		goto out;
 	}
 	for (;;) {
+		int64_t enumerating = 0;
 		ret = queue_counts(gw->state, v.id, clock_now() * 1000, &c);
+		/* A run that has not queued its files yet is pending work too. */
+		if (!ret)
+			ret = runs_count_enumerating(gw->state, v.id, &enumerating);
 		if (ret)
 			goto out;
-		if (c.pending + c.uploading == 0)
+		if (c.pending + c.uploading + enumerating == 0)
 			break;
 		if (interrupted(ctx)) {
 			ret = -EINTR;

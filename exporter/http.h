@@ -31,9 +31,11 @@
 
 /*
  * Bodies at least this large are sent after the server's "100 Continue"
- * (Expect: 100-continue), so a refused request (bad signature, no bucket)
- * does not push megabytes first; smaller ones are sent at once, which
- * saves a round trip per small file.
+ * (Expect: 100-continue, as botocore does for PutObject and UploadPart), so
+ * a refused request (bad signature, no bucket, SlowDown) does not push
+ * megabytes first and the connection survives the refusal; smaller ones
+ * are sent at once, which saves a round trip per small file.  A server
+ * that ignores Expect costs one second (libcurl's wait) per large body.
  */
 #define HTTP_EXPECT_MIN (1024 * 1024)
 
@@ -56,8 +58,9 @@ struct http_header {
  * otherwise body (may be NULL when body_len is 0) from memory.  Methods
  * PUT and POST always send a Content-Length, 0 for an empty body.
  *
- * cancel and stop (either may be NULL) abort the transfer within a
- * fraction of a second of becoming non-zero.  timeout_ms (0: none) bounds
+ * cancel and stop (either may be NULL) abort the transfer within about a
+ * second of becoming non-zero (libcurl's progress callback runs at least
+ * once a second, more often while data moves).  timeout_ms (0: none) bounds
  * the whole request, for calls that must not hold up a shutdown.
  */
 struct http_request {

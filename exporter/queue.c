@@ -267,6 +267,20 @@ int queue_retry(struct state *st, const struct queue_item *it, int64_t next_at_m
 	ret = step_done(st, s, "reschedule upload");
 	if (ret)
 		goto rollback;
+	/*
+	 * The destination's other pending rows wait as long: a store that is
+	 * down or throttling is probed by one version at a time, oldest first,
+	 * instead of by every queued version in turn as fast as the workers go.
+	 */
+	s = state_prepare(st, "UPDATE uploads SET next_attempt_at = ?2 WHERE dest_id = ?1 "
+			      "AND state = 'pending' AND next_attempt_at < ?2");
+	if (s) {
+		sqlite3_bind_int64(s, 1, it->dest_id);
+		sqlite3_bind_int64(s, 2, next_at_ms);
+	}
+	ret = step_done(st, s, "hold back uploads");
+	if (ret)
+		goto rollback;
 	s = state_prepare(st, "UPDATE destinations SET sync_error = ?2, sync_error_at = ?3 "
 			      "WHERE id = ?1");
 	if (s) {

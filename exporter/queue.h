@@ -73,8 +73,11 @@ int queue_done(struct state *st, const struct queue_item *it, const char *bucket
 	       const char *object_key, const char *etag, int64_t now);
 
 /*
- * Puts a row back as pending, to be tried again at next_at_ms, and records
- * the destination's last sync error (status_text, as for queue_fail).
+ * Puts a row back as pending, to be tried again at next_at_ms, holds the
+ * destination's other pending rows back until then too (a transient
+ * failure is the store's, not the version's: one version probes it), and
+ * records the destination's last sync error (status_text, as for
+ * queue_fail).
  */
 int queue_retry(struct state *st, const struct queue_item *it, int64_t next_at_ms,
 		const char *error, const char *status_text, int64_t now);

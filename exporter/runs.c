@@ -169,6 +169,26 @@ int runs_enumerated(struct state *st, int64_t id, int64_t files, uint64_t bytes,
 	return ret;
 }
 
+int runs_count_enumerating(struct state *st, int64_t dest_id, int64_t *n)
+{
+	int ret = -EIO;
+
+	*n = 0;
+	pthread_mutex_lock(&st->lock);
+	sqlite3_stmt *s = state_prepare(st, "SELECT COUNT(*) FROM runs WHERE dest_id = ?1 "
+					    "AND status IN ('queued', 'running')");
+	if (s) {
+		sqlite3_bind_int64(s, 1, dest_id);
+		int rc = sqlite3_step(s);
+		if (rc == SQLITE_ROW)
+			*n = sqlite3_column_int64(s, 0);
+		ret = rc == SQLITE_ROW ? 0 : state_errno(st, rc, "count runs");
+		sqlite3_finalize(s);
+	}
+	pthread_mutex_unlock(&st->lock);
+	return ret;
+}
+
 int runs_recover(struct state *st)
 {
 	pthread_mutex_lock(&st->lock);

@@ -56,6 +56,12 @@ int runs_claim(struct state *st, int64_t now, struct runs_item *out);
 int runs_enumerated(struct state *st, int64_t id, int64_t files, uint64_t bytes,
 		    int64_t skipped, const char *error);
 
+/*
+ * How many runs of a destination are queued or running (their files not
+ * all queued for upload yet) into *n: 0 or a negative errno.
+ */
+int runs_count_enumerating(struct state *st, int64_t dest_id, int64_t *n);
+
 /* Runs left running or uploading by a crash go back to queued / stay uploading. */
 int runs_recover(struct state *st);
 

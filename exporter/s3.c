@@ -1,12 +1,13 @@
 /*
  * s3: PutObject and multipart upload (see s3.h).
  *
- * One upload is: check the target and build its URL; read the file once
- * to hash it (the whole file's SHA-256, checked against the one the cache
- * recorded, and each part's MD5 and SHA-256, so a file that changes after
- * this pass is refused by the store's own checks); then one signed PUT,
- * or CreateMultipartUpload, the parts in parallel, and
- * CompleteMultipartUpload, with AbortMultipartUpload on failure.
+ * One upload is: check the target and build its URL; hash the file before
+ * anything is sent (the whole file's SHA-256, checked against the one the
+ * cache recorded, and each part's MD5 and SHA-256, which are signed, so a
+ * file that changes after this pass is refused by the store's own
+ * checks); then one signed PUT, or CreateMultipartUpload, the parts in
+ * parallel, and CompleteMultipartUpload, with AbortMultipartUpload on
+ * failure.
  *
  * Every request is signed just before it is sent (a retry signs again with
  * a fresh date).  Every answer that is not a 2xx, and a 200 whose body is
@@ -14,9 +15,10 @@
  * s3_error here, with the transient flag and the hint decided once.
  *
  * Threads: a client is used by one thread at a time.  A multipart upload
- * runs its parts on the calling thread plus up to part_parallelism - 1
- * threads of its own, each with one of the client's extra connections;
- * they are joined before s3_put_file() returns.  struct upload's lock
+ * hashes, then uploads, its parts on the calling thread plus up to
+ * part_parallelism - 1 threads of its own, each uploading over one of the
+ * client's extra connections; they are joined before s3_put_file()
+ * returns.  struct upload's lock
  * protects next_part, failed and failed_err; stop is written under it and
  * read without it by transfers in flight (it only goes from 0 to 1).
  */
@@ -703,8 +705,8 @@ static int send_retrying(struct upload *u, struct http_client *h, const struct s
 			break;
 		long cap = S3_RETRY_BASE_MS << (attempt - 1);
 		long delay = cap / 2 + (long)(rand_r(seed) % (unsigned)(cap / 2 + 1));
-		log_warn("%s of '%s' failed (attempt %d of %d): %s%s%s; retrying in %ld ms",
-			 r->what, u->key, attempt, S3_ATTEMPTS, err->code,
+		log_warn("%s of '%s' failed (attempt %d of %d): %d %s%s%s; retrying in %ld ms",
+			 r->what, u->key, attempt, S3_ATTEMPTS, err->http_status, err->code,
 			 err->message[0] ? ": " : "", err->message, delay);
 		if (pause_ms(u, delay))
 			return -ECANCELED;
@@ -716,7 +718,8 @@ static int send_retrying(struct upload *u, struct http_client *h, const struct s
 
 /*
  * Reads len bytes of the file from offset into the digests (NULL ones
- * skipped).  Returns 0, -EBADMSG if the file ends early, -EIO.
+ * skipped).  Returns 0, -EBADMSG if the file ends early, -ECANCELED when
+ * the upload is canceled or stopped, -EIO or -ENOMEM.
  */
 static int hash_range(struct upload *u, uint64_t offset, uint64_t len, EVP_MD_CTX *a,
 		      EVP_MD_CTX *b, struct s3_error *err)
@@ -745,7 +748,8 @@ static int hash_range(struct upload *u, uint64_t offset, uint64_t len, EVP_MD_CT
 		if ((a && !EVP_DigestUpdate(a, chunk, (size_t)n)) ||
 		    (b && !EVP_DigestUpdate(b, chunk, (size_t)n)))
 			goto out;
-		if (__atomic_load_n(&u->stop, __ATOMIC_RELAXED)) {
+		if ((u->cancel && __atomic_load_n(u->cancel, __ATOMIC_RELAXED)) ||
+		    __atomic_load_n(&u->stop, __ATOMIC_RELAXED)) {
 			ret = -ECANCELED;
 			goto out;
 		}
@@ -1043,6 +1047,24 @@ static int create_multipart(struct upload *u, struct s3_error *err)
 	return ret;
 }
 
+/* The standard multipart ETag: the MD5 of the parts' MD5s, "-", the count. */
+static void multipart_etag(const struct upload *u, char out[128])
+{
+	unsigned char digest[EVP_MAX_MD_SIZE];
+	EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+	int ok = ctx && EVP_DigestInit_ex(ctx, EVP_md5(), NULL);
+
+	for (unsigned i = 0; ok && i < u->nparts; i++)
+		ok = EVP_DigestUpdate(ctx, u->parts[i].md5, MD5_BYTES);
+	ok = ok && EVP_DigestFinal_ex(ctx, digest, NULL);
+	EVP_MD_CTX_free(ctx);
+	out[0] = '\0';
+	if (ok) {
+		hex_encode(digest, MD5_BYTES, out);
+		snprintf(out + 2 * MD5_BYTES, 128 - 2 * MD5_BYTES, "-%u", u->nparts);
+	}
+}
+
 static int complete_multipart(struct upload *u, char etag[128], struct s3_error *err)
 {
 	struct http_response resp;
@@ -1075,22 +1097,7 @@ static int complete_multipart(struct upload *u, char etag[128], struct s3_error 
 	r.body_len = xml.len;
 	ret = send_retrying(u, u->c->http, &r, &resp, err, &seed);
 	if (ret == 0) {
-		/* The standard multipart ETag: MD5 of the parts' MD5s, "-", the count. */
-		unsigned char md5s[MD5_BYTES], digest[EVP_MAX_MD_SIZE];
-		EVP_MD_CTX *ctx = EVP_MD_CTX_new();
-		int ok = ctx && EVP_DigestInit_ex(ctx, EVP_md5(), NULL);
-		for (unsigned i = 0; ok && i < u->nparts; i++)
-			ok = EVP_DigestUpdate(ctx, u->parts[i].md5, MD5_BYTES);
-		ok = ok && EVP_DigestFinal_ex(ctx, digest, NULL);
-		EVP_MD_CTX_free(ctx);
-		memcpy(md5s, digest, MD5_BYTES);
-		if (ok) {
-			hex_encode(md5s, MD5_BYTES, fallback);
-			snprintf(fallback + 2 * MD5_BYTES, sizeof(fallback) - 2 * MD5_BYTES, "-%u",
-				 u->nparts);
-		} else {
-			fallback[0] = '\0';
-		}
+		multipart_etag(u, fallback);
 		xml_text(buf_str(&resp.body), "ETag", given, sizeof(given));
 		set_etag(etag, given, fallback);
 	}
@@ -1215,6 +1222,8 @@ int s3_put_file(struct s3_client *c, const struct s3_target *target, const char 
 		ret = multipart ? put_multipart(&u, etag, err) : put_single(&u, etag, err);
 	if (ret == -ECANCELED && !err->message[0])
 		set_message(err, "upload canceled");
+	if (ret && !err->message[0])
+		set_message(err, "%s", strerror(-ret));
 	if (ret)
 		fill_hint(err);
 	if (ret == -EIO)

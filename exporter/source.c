@@ -24,8 +24,9 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "sqltext.h"
 
-#define SOURCE_STMT_CACHE 8
+#define SOURCE_STMT_CACHE 16
 
 struct source_conn {
 	sqlite3 *db;
@@ -60,6 +61,11 @@ static const char SQL_DATES[] =
 	" ON a.website_id = w.website_id WHERE w.team_id = ?1 ORDER BY 1";
 static const char SQL_TEAM_EXISTS[] =
 	"SELECT 1 FROM websites WHERE team_id = ?1 LIMIT 1";
+/* Counting stops early: past a quarter of the total, the answer is known. */
+static const char SQL_TEAM_SIZE[] =
+	"SELECT count(*) FROM (SELECT 1 FROM websites WHERE team_id = ?1 LIMIT ?2)";
+/* O(log n); it over-counts only after deletions. */
+static const char SQL_WEBSITES[] = "SELECT max(rowid) FROM websites";
 static const char SQL_DATE_EXISTS[] =
 	"SELECT 1 FROM websites w JOIN analytics_daily a"
 	" ON a.website_id = w.website_id WHERE w.team_id = ?1 AND a.date = ?2 LIMIT 1";
@@ -104,6 +110,10 @@ static int conn_open(const char *path, sqlite3 **out, struct buf *err)
 		return source_errno(rc);
 	}
 	sqlite3_busy_timeout(db, 5000);
+	/*
+	 * No mmap of the source: mapped pages count in the daemon's resident
+	 * size, which must stay flat whatever the source's size.
+	 */
 	*out = db;
 	return 0;
 }
@@ -403,6 +413,34 @@ int source_team_exists(struct source *src, const char *team)
 	return exists(src, SQL_TEAM_EXISTS, team, NULL);
 }
 
+double source_team_share(struct source *src, const char *team)
+{
+	struct source_conn *c = conn_get(src);
+	double share = 0;
+
+	if (!c)
+		return 0;
+	sqlite3_stmt *st = conn_stmt(src, c, SQL_TEAM_SIZE);
+	if (!st)
+		goto out;
+	sqlite3_stmt *total = conn_stmt(src, c, SQL_WEBSITES);
+	double all = 0;
+	if (total && sqlite3_step(total) == SQLITE_ROW)
+		all = (double)sqlite3_column_int64(total, 0);
+	if (total)
+		sqlite3_reset(total);
+	if (all <= 0)
+		goto out;
+	bind_text(st, 1, team);
+	sqlite3_bind_int64(st, 2, (sqlite3_int64)(all / 4) + 1);
+	if (sqlite3_step(st) == SQLITE_ROW)
+		share = (double)sqlite3_column_int64(st, 0) / all;
+	sqlite3_reset(st);
+out:
+	conn_put(src, c);
+	return share;
+}
+
 int source_date_exists(struct source *src, const char *team, const char *date)
 {
 	return exists(src, SQL_DATE_EXISTS, team, date);
@@ -414,6 +452,7 @@ int source_export(struct source *src, const char *sql, const char *team,
 		  uint64_t *rows)
 {
 	struct format_value vals[64];
+	char scratch[64][SQLTEXT_MAX];
 	struct source_conn *c;
 	uint64_t n = 0;
 	int ret = 0, rc;
@@ -443,16 +482,26 @@ int source_export(struct source *src, const char *sql, const char *team,
 	fmt->begin(sink, columns, ncolumns);
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
 		for (int i = 0; i < ncolumns; i++) {
-			if (sqlite3_column_type(st, i) == SQLITE_NULL) {
-				vals[i].is_null = 1;
-				vals[i].text = NULL;
-				vals[i].len = 0;
+			int type = sqlite3_column_type(st, i);
+			size_t n = 0;
+			vals[i].is_null = type == SQLITE_NULL;
+			vals[i].text = NULL;
+			vals[i].len = 0;
+			if (type == SQLITE_NULL)
+				continue;
+			/* Numbers: SQLite's own text, written without its printf. */
+			if (type == SQLITE_INTEGER)
+				n = sqltext_int64(sqlite3_column_int64(st, i), scratch[i]);
+			else if (type == SQLITE_FLOAT)
+				n = sqltext_real(sqlite3_column_double(st, i), scratch[i]);
+			if (n) {
+				vals[i].text = scratch[i];
+				vals[i].len = n;
 				continue;
 			}
 			/* column_text is SQLite's own text for the value, as CAST gives */
 			vals[i].text = (const char *)sqlite3_column_text(st, i);
 			vals[i].len = (size_t)sqlite3_column_bytes(st, i);
-			vals[i].is_null = 0;
 		}
 		fmt->row(sink, columns, vals, ncolumns);
 		n++;

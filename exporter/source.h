@@ -51,6 +51,12 @@ int source_list_dates(struct source *src, const char *team, source_name_fn fn,
 /* 1 when team has websites, 0 when not, or a negative errno. */
 int source_team_exists(struct source *src, const char *team);
 
+/*
+ * The team's share of all websites, 0..1 (an estimate: cheap, for
+ * choosing a query plan); 0 on error.
+ */
+double source_team_share(struct source *src, const char *team);
+
 /* 1 when team has rows on date, 0 when not, or a negative errno. */
 int source_date_exists(struct source *src, const char *team, const char *date);
 

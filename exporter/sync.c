@@ -229,6 +229,23 @@ static void fail(struct state *st, const struct queue_item *it, const char *obje
 	buf_release(&status);
 }
 
+/*
+ * Materializes a version again when its cache file is gone or damaged;
+ * returns an fd of it, or a negative errno when the source no longer gives
+ * those bytes.
+ */
+static int regenerate(struct sync *s, const struct queue_item *it)
+{
+	if (!s->opts.regenerate)
+		return -ENOENT;
+	/* A damaged file must go first, or the cache would keep it. */
+	cache_drop(s->cache, it->sha256);
+	if (s->opts.regenerate(s->opts.regenerate_ctx, it->dest_id, it->key) < 0)
+		return -ENOENT;
+	log_info("regenerated '%s' for upload", it->key);
+	return cache_open_version(s->cache, it->sha256);
+}
+
 static void upload_one(struct sync_worker *w, struct state *st, struct s3_client *client,
 		       const struct queue_item *it)
 {
@@ -265,13 +282,24 @@ static void upload_one(struct sync_worker *w, struct state *st, struct s3_client
 	}
 	fill_s3_target(&t, &s3);
 	fd = cache_open_version(s->cache, it->sha256);
+	if (fd < 0)
+		fd = regenerate(s, it);
 	if (fd < 0) {
-		fail(st, it, buf_str(&object), "the cached version is gone",
-		     "read the file again (or run it again) to regenerate it");
+		fail(st, it, buf_str(&object), "the cached version is gone and the source "
+		     "no longer gives the same bytes", "a newer version is queued if the "
+		     "source changed; otherwise read the file again");
 		goto out;
 	}
 	ret = s3_put_file(client, &s3, buf_str(&object), fd, it->size, it->sha256,
 			  it->content_type, &s->cancel, etag, &err);
+	if (ret == -EBADMSG) {
+		/* The cache file was damaged: rebuild it and try once more. */
+		close(fd);
+		fd = regenerate(s, it);
+		if (fd >= 0)
+			ret = s3_put_file(client, &s3, buf_str(&object), fd, it->size,
+					  it->sha256, it->content_type, &s->cancel, etag, &err);
+	}
 	if (ret == 0) {
 		queue_done(st, it, s3.bucket, buf_str(&object), etag, clock_now());
 		log_info("uploaded s3://%s/%s (%llu bytes, etag %s)", s3.bucket,

@@ -24,6 +24,13 @@ struct sync_options {
 	unsigned retry_base_ms;  /* first backoff ceiling (default 1000) */
 	unsigned retry_max_ms;   /* backoff ceiling (default 60000) */
 	struct s3_options s3;
+	/*
+	 * Rebuilds a version whose cache file is missing or damaged (after a
+	 * power loss, or someone editing the cache): materializes key (team/
+	 * date/file) of the destination again.  0 or a negative errno.
+	 */
+	int (*regenerate)(void *ctx, int64_t dest_id, const char *key);
+	void *regenerate_ctx;
 };
 
 struct sync;
