@@ -31,8 +31,6 @@
 #define DEFAULT_CONNECT_TIMEOUT_MS 10000L
 #define DEFAULT_STALL_TIMEOUT_S 30L
 #define STALL_BYTES_PER_S 1024L
-/* Fewer, larger reads from the file and writes to the socket. */
-#define UPLOAD_BUFFER_SIZE (512L * 1024)
 #define USER_AGENT "warehousefs/" WAREHOUSEFS_VERSION
 
 struct http_client {
@@ -301,6 +299,13 @@ static int translate(struct http_client *c, CURLcode rc, const struct transfer *
 		set_error(err, "ConnectionReset", 1, "%s", what);
 		return -EIO;
 	case CURLE_SSL_CONNECT_ERROR:
+		/* A handshake cut by the network is not a certificate problem. */
+		if (os_errno == ECONNRESET || os_errno == EPIPE) {
+			set_error(err, "ConnectionReset", 1, "%s", what);
+			return -EIO;
+		}
+		set_error(err, "TLSError", 0, "%s", what);
+		return -EIO;
 	case CURLE_PEER_FAILED_VERIFICATION:
 	case CURLE_SSL_CACERT_BADFILE:
 	case CURLE_SSL_CERTPROBLEM:
@@ -420,7 +425,6 @@ static int set_options(struct http_client *c, const struct http_request *req,
 		SET(CURLOPT_READDATA, t);
 		SET(CURLOPT_SEEKFUNCTION, seek_body);
 		SET(CURLOPT_SEEKDATA, t);
-		SET(CURLOPT_UPLOAD_BUFFERSIZE, UPLOAD_BUFFER_SIZE);
 		if (strcmp(req->method, "PUT") != 0)
 			SET(CURLOPT_CUSTOMREQUEST, req->method);
 	} else if (strcmp(req->method, "HEAD") == 0) {

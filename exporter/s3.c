@@ -478,6 +478,11 @@ static int locate(const struct s3_target *t, const char *key, struct location *l
 					 "stores; for AWS set the bucket's region");
 			return -EINVAL;
 		}
+		/* It becomes part of a host name. */
+		if (strspn(t->region, "abcdefghijklmnopqrstuvwxyz0123456789-") != strlen(t->region)) {
+			set_message(err, "region '%s' is not an AWS region name", t->region);
+			return -EINVAL;
+		}
 		buf_addf(&aws_host, "s3.%s.amazonaws.com%s", t->region,
 			 strncmp(t->region, "cn-", 3) == 0 ? ".cn" : "");
 		endpoint = buf_str(&aws_host);
@@ -511,9 +516,15 @@ static int locate(const struct s3_target *t, const char *key, struct location *l
 			break;
 		}
 	size_t host_len = (size_t)((port ? port - 1 : host_end) - authority);
-	int default_port = !port || (https && (size_t)(host_end - port) == 3 &&
-				     strncmp(port, "443", 3) == 0) ||
-			   (!https && (size_t)(host_end - port) == 2 && strncmp(port, "80", 2) == 0);
+	size_t port_len = port ? (size_t)(host_end - port) : 0;
+	if (port && (port_len < 1 || port_len > 5 || strspn(port, "0123456789") < port_len)) {
+		set_message(err, "endpoint '%s' has a bad port", endpoint);
+		buf_release(&aws_host);
+		return -EINVAL;
+	}
+	/* curl leaves the scheme's own port out of Host, and so must the signature. */
+	int default_port = !port || (https && port_len == 3 && strncmp(port, "443", 3) == 0) ||
+			   (!https && port_len == 2 && strncmp(port, "80", 2) == 0);
 	if (virtual && is_ip_literal(authority, host_len)) {
 		set_message(err, "virtual-hosted addressing needs a host name in endpoint '%s', "
 				 "not an IP address: set addressing = path", endpoint);
@@ -531,7 +542,7 @@ static int locate(const struct s3_target *t, const char *key, struct location *l
 		buf_addf(&loc->host, "%s.", t->bucket);
 	buf_add(&loc->host, authority, host_len);
 	if (!default_port)
-		buf_addf(&loc->host, ":%.*s", (int)(host_end - port), port);
+		buf_addf(&loc->host, ":%.*s", (int)port_len, port);
 	if (slash) {
 		/* an endpoint's own path ("https://gw.example/s3"), without a final '/' */
 		size_t n = strlen(slash);

@@ -6,8 +6,8 @@
  *         [--sse AES256|aws:kms] [--kms-key-id ID] [--threshold BYTES]
  *         [--part-size BYTES] [--parallelism N] [--resolve HOST:PORT:ADDR]
  *         [--ca-bundle FILE] [--content-type TYPE] [--sha256 HEX]
- *         [--connect-timeout-ms MS] [--stall-timeout S] [--stats] [-v]
- *         KEY FILE [KEY FILE ...]
+ *         [--connect-timeout-ms MS] [--stall-timeout S] [--cancel-after-ms MS]
+ *         [--stats] [-v] KEY FILE [KEY FILE ...]
  *
  * Each FILE is hashed here (or --sha256 is taken as its recorded hash, to
  * test a damaged file) and uploaded as KEY with s3_put_file(), one after
@@ -15,12 +15,14 @@
  * per file; on the first failure prints the error, one "name=value" per
  * line (status, code, message, request_id, region, transient, hint, and
  * error, the errno name), and exits 1.  --stats prints the count, bytes
- * and seconds to stderr.  An empty --endpoint means AWS.
+ * and seconds spent in s3_put_file() to stderr.  --cancel-after-ms sets the cancel flag from
+ * another thread after that delay.  An empty --endpoint means AWS.
  */
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
 #include <openssl/evp.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -32,6 +34,20 @@
 #include "log.h"
 #include "s3.h"
 
+static volatile int cancel;
+static long cancel_after_ms = -1;
+
+/* --cancel-after-ms: what the daemon's shutdown does to a transfer in flight. */
+static void *cancel_later(void *arg)
+{
+	struct timespec ts = {cancel_after_ms / 1000, (cancel_after_ms % 1000) * 1000000L};
+
+	(void)arg;
+	nanosleep(&ts, NULL);
+	__atomic_store_n(&cancel, 1, __ATOMIC_RELAXED);
+	return NULL;
+}
+
 static void usage(FILE *out)
 {
 	fputs("usage: s3put --endpoint URL [--path-style|--virtual] --bucket B --region R\n"
@@ -39,7 +55,8 @@ static void usage(FILE *out)
 	      "             [--sse AES256|aws:kms] [--kms-key-id ID] [--threshold BYTES]\n"
 	      "             [--part-size BYTES] [--parallelism N] [--resolve HOST:PORT:ADDR]\n"
 	      "             [--ca-bundle FILE] [--content-type TYPE] [--sha256 HEX]\n"
-	      "             [--connect-timeout-ms MS] [--stall-timeout S] [--stats] [-v]\n"
+	      "             [--connect-timeout-ms MS] [--stall-timeout S]\n"
+	      "             [--cancel-after-ms MS] [--stats] [-v]\n"
 	      "             KEY FILE [KEY FILE ...]\n",
 	      out);
 }
@@ -90,9 +107,12 @@ static const char *errno_name(int e)
 
 int main(int argc, char **argv)
 {
-	enum { OPT_ENDPOINT = 256, OPT_PATH, OPT_VIRTUAL, OPT_BUCKET, OPT_REGION, OPT_ACCESS, OPT_SECRET,
-	       OPT_TOKEN, OPT_SSE, OPT_KMS, OPT_THRESHOLD, OPT_PART, OPT_PAR, OPT_RESOLVE, OPT_CA, OPT_TYPE,
-	       OPT_SHA, OPT_STATS, OPT_CONNECT, OPT_STALL };
+	enum {
+		OPT_ENDPOINT = 256, OPT_PATH, OPT_VIRTUAL, OPT_BUCKET, OPT_REGION, OPT_ACCESS,
+		OPT_SECRET, OPT_TOKEN, OPT_SSE, OPT_KMS, OPT_THRESHOLD, OPT_PART, OPT_PAR,
+		OPT_RESOLVE, OPT_CA, OPT_TYPE, OPT_SHA, OPT_STATS, OPT_CONNECT, OPT_STALL,
+		OPT_CANCEL,
+	};
 	static const struct option longopts[] = {
 		{"endpoint", required_argument, NULL, OPT_ENDPOINT},
 		{"path-style", no_argument, NULL, OPT_PATH},
@@ -114,6 +134,7 @@ int main(int argc, char **argv)
 		{"stats", no_argument, NULL, OPT_STATS},
 		{"connect-timeout-ms", required_argument, NULL, OPT_CONNECT},
 		{"stall-timeout", required_argument, NULL, OPT_STALL},
+		{"cancel-after-ms", required_argument, NULL, OPT_CANCEL},
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0},
 	};
@@ -127,6 +148,8 @@ int main(int argc, char **argv)
 	};
 	const char *content_type = "application/octet-stream", *sha_override = NULL;
 	int path_style = -1, stats = 0, verbose = 0, opt, status = 0;
+	pthread_t canceler;
+	int canceler_started = 0;
 
 	while ((opt = getopt_long(argc, argv, "vh", longopts, NULL)) != -1) {
 		switch (opt) {
@@ -150,6 +173,7 @@ int main(int argc, char **argv)
 		case OPT_STATS: stats = 1; break;
 		case OPT_CONNECT: o.connect_timeout_ms = (long)parse_u64(optarg, "timeout"); break;
 		case OPT_STALL: o.stall_timeout_s = (long)parse_u64(optarg, "timeout"); break;
+		case OPT_CANCEL: cancel_after_ms = (long)parse_u64(optarg, "delay"); break;
 		case 'v': verbose = 1; break;
 		case 'h': usage(stdout); return 0;
 		default: usage(stderr); return 2;
@@ -169,10 +193,11 @@ int main(int argc, char **argv)
 		fprintf(stderr, "s3put: out of memory\n");
 		return 1;
 	}
-	struct timespec t0, t1;
+	if (cancel_after_ms >= 0)
+		canceler_started = pthread_create(&canceler, NULL, cancel_later, NULL) == 0;
 	uint64_t bytes = 0;
 	unsigned files = 0;
-	clock_gettime(CLOCK_MONOTONIC, &t0);
+	double seconds = 0; /* in s3_put_file() only: the daemon knows each SHA-256 already */
 	for (int i = optind; i < argc; i += 2) {
 		const char *key = argv[i], *path = argv[i + 1];
 		char sha[65], etag[128];
@@ -187,9 +212,13 @@ int main(int argc, char **argv)
 				close(fd);
 			break;
 		}
+		struct timespec t0, t1;
+		clock_gettime(CLOCK_MONOTONIC, &t0);
 		int ret = s3_put_file(c, &t, key, fd, (uint64_t)st.st_size,
-				      sha_override ? sha_override : sha, content_type, NULL, etag,
+				      sha_override ? sha_override : sha, content_type, &cancel, etag,
 				      &err);
+		clock_gettime(CLOCK_MONOTONIC, &t1);
+		seconds += (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
 		close(fd);
 		if (ret) {
 			printf("error=%s\nstatus=%d\ncode=%s\nmessage=%s\nrequest_id=%s\nregion=%s\n"
@@ -203,12 +232,12 @@ int main(int argc, char **argv)
 		files++;
 		bytes += (uint64_t)st.st_size;
 	}
-	clock_gettime(CLOCK_MONOTONIC, &t1);
-	if (stats) {
-		double s = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
+	if (stats)
 		fprintf(stderr, "files=%u bytes=%llu seconds=%.3f files_per_s=%.1f MB_per_s=%.1f\n",
-			files, (unsigned long long)bytes, s, files / s, (double)bytes / s / 1e6);
-	}
+			files, (unsigned long long)bytes, seconds, files / seconds,
+			(double)bytes / seconds / 1e6);
+	if (canceler_started)
+		pthread_join(canceler, NULL);
 	s3_client_free(c);
 	http_global_cleanup();
 	return status;
