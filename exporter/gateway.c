@@ -305,6 +305,7 @@ int gw_dest_view(struct gw *gw, const char *name, struct dest_view *v)
 		v->id = d->id;
 		v->created_at = d->created_at;
 		v->paused = d->paused;
+		v->settings_gen = gw->settings_gen;
 		snprintf(v->bucket, sizeof(v->bucket), "%s", gw_dest_value(d, "bucket"));
 		snprintf(v->prefix, sizeof(v->prefix), "%s", gw_dest_value(d, "prefix"));
 		snprintf(v->team_id, sizeof(v->team_id), "%s", gw_dest_value(d, "team_id"));
@@ -734,7 +735,7 @@ static int ensure_queued(struct gw *gw, const struct dest_view *v, struct gw_fil
 	if (!v->configured)
 		return 0;
 	pthread_mutex_lock(&gw->file_lock);
-	if (strcmp(f->version.sha256, ver->sha256) == 0)
+	if (strcmp(f->version.sha256, ver->sha256) == 0 && f->enqueued_gen == v->settings_gen)
 		for (int i = 0; i < f->nenqueued; i++)
 			known |= f->enqueued[i] == v->id;
 	pthread_mutex_unlock(&gw->file_lock);
@@ -765,6 +766,10 @@ static int ensure_queued(struct gw *gw, const struct dest_view *v, struct gw_fil
 	}
 	pthread_mutex_lock(&gw->file_lock);
 	if (strcmp(f->version.sha256, ver->sha256) == 0) {
+		if (f->enqueued_gen != v->settings_gen) {
+			f->nenqueued = 0;
+			f->enqueued_gen = v->settings_gen;
+		}
 		if (f->nenqueued == GW_ENQUEUED_MAX) {
 			memmove(f->enqueued, f->enqueued + 1,
 				(GW_ENQUEUED_MAX - 1) * sizeof(f->enqueued[0]));

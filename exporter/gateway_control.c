@@ -308,6 +308,8 @@ static int apply_config(struct gw *gw, const char *dest, const char *data, size_
 		free(d->values[k]);
 		d->values[k] = e->value ? strdup(e->value) : NULL;
 	}
+	/* Versions known to be in the old bucket or prefix are not in the new. */
+	gw->settings_gen++;
 	char schedule[16];
 	snprintf(schedule, sizeof(schedule), "%s", d ? gw_dest_value(d, "schedule") : "");
 	pthread_mutex_unlock(&gw->dest_lock);

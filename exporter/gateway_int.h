@@ -41,6 +41,7 @@ struct dest_view {
 	char bucket[64];
 	char prefix[1024];
 	const struct format_ops *fmt;
+	unsigned settings_gen; /* gw->settings_gen when copied */
 };
 
 #define GW_ENQUEUED_MAX 4
@@ -53,9 +54,14 @@ struct gw_file {
 	int valid;     /* fields below describe the current version */
 	uint64_t gen;  /* source generation it was checked against */
 	struct state_file version;
-	/* destinations this version is known to be queued or uploaded for */
+	/*
+	 * destinations this version is known to be queued or uploaded for,
+	 * with the settings of generation enqueued_gen (a new bucket or
+	 * prefix makes that knowledge stale)
+	 */
 	int64_t enqueued[GW_ENQUEUED_MAX];
 	int nenqueued;
+	unsigned enqueued_gen;
 };
 
 struct gw {
@@ -69,6 +75,7 @@ struct gw {
 	int64_t started_at;
 	unsigned max_sync_waiters;
 	unsigned sync_waiters; /* protected by dest_lock */
+	unsigned settings_gen; /* protected by dest_lock: bumped by every .config change */
 
 	/* runs and schedules (gateway_runs.c) */
 	struct gw_run_options run_opts;

@@ -343,6 +343,12 @@ static void *runner_main(void *arg)
 
 	for (;;) {
 		struct runs_item run;
+		/* Stop between runs even when more are queued: they wait in the state. */
+		pthread_mutex_lock(&gw->run_lock);
+		int stopping = gw->run_stopping;
+		pthread_mutex_unlock(&gw->run_lock);
+		if (stopping)
+			break;
 		int ret = runs_claim(gw->state, clock_now(), &run);
 		if (ret == 0) {
 			execute(gw, &run);

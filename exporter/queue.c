@@ -80,13 +80,24 @@ int queue_enqueue(struct state *st, const struct queue_new *n, int *queued)
 		sqlite3_finalize(s);
 		s = NULL;
 		ret = 0;
-		if (n->manual && !manual) {
-			/* A manual run claims it: it may now upload while paused. */
-			s = state_prepare(st, "UPDATE uploads SET manual = 1, run_id = ?2 "
-					      "WHERE id = ?1");
+		if (n->run_id || (n->manual && !manual)) {
+			/*
+			 * A manual run claims it: it may now upload while paused.
+			 * A run also adopts a row no unfinished run waits for (a
+			 * failed upload retried, one a read queued), so that its
+			 * result waits for that upload instead of saying ok.
+			 */
+			s = state_prepare(
+				st, "UPDATE uploads SET manual = MAX(manual, ?3), run_id = "
+				    "CASE WHEN ?2 = 0 THEN run_id "
+				    "WHEN ?3 = 1 AND manual = 0 THEN ?2 "
+				    "WHEN run_id IS NULL OR NOT EXISTS (SELECT 1 FROM runs r "
+				    "WHERE r.id = uploads.run_id AND r.status != 'done') THEN ?2 "
+				    "ELSE run_id END WHERE id = ?1");
 			if (s) {
 				sqlite3_bind_int64(s, 1, id);
 				sqlite3_bind_int64(s, 2, n->run_id);
+				sqlite3_bind_int(s, 3, n->manual);
 			}
 			ret = step_done(st, s, "update upload");
 			s = NULL;

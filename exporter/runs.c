@@ -273,46 +273,67 @@ static int finish_one(struct state *st, sqlite3_stmt *row, int64_t now,
 	return ret;
 }
 
-int runs_finish_ready(struct state *st, int64_t now, unsigned max_failures,
-		      void (*fn)(void *ctx, const struct runs_finished *f), void *ctx)
+#define RUNS_FINISH_BATCH 64
+
+/* Finishes up to RUNS_FINISH_BATCH ready runs in one transaction. */
+static int finish_batch(struct state *st, int64_t now, unsigned max_failures,
+			struct runs_finished *done, size_t *ndone)
 {
-	struct runs_finished done[64];
-	size_t ndone = 0;
 	int ret, rc;
 
+	*ndone = 0;
 	pthread_mutex_lock(&st->lock);
 	ret = state_exec(st, "BEGIN IMMEDIATE");
 	if (ret)
 		goto out;
+	/*
+	 * Only runs with nothing left to upload: runs still waiting (on a
+	 * dead endpoint, say) must not keep finished ones behind them.
+	 */
 	sqlite3_stmt *s = state_prepare(
-		st, "SELECT r.id, r.dest_id, r.trigger, r.last_day, "
-		    "(SELECT COUNT(*) FROM uploads u WHERE u.run_id = r.id AND "
-		    " u.state IN ('pending', 'uploading')), "
+		st, "SELECT r.id, r.dest_id, r.trigger, r.last_day, 0, "
 		    "(SELECT COUNT(*) FROM uploads u WHERE u.run_id = r.id AND "
 		    " u.state = 'failed'), "
 		    "(SELECT COUNT(*) FROM uploads u WHERE u.run_id = r.id), "
 		    "r.error, r.files "
-		    "FROM runs r WHERE r.status = 'uploading' ORDER BY r.id LIMIT 64");
+		    "FROM runs r WHERE r.status = 'uploading' AND NOT EXISTS (SELECT 1 "
+		    "FROM uploads u WHERE u.run_id = r.id AND u.state IN ('pending', "
+		    "'uploading')) ORDER BY r.id LIMIT ?1");
 	if (!s) {
 		ret = end_tx(st, -EIO);
 		goto out;
 	}
+	sqlite3_bind_int(s, 1, RUNS_FINISH_BATCH);
 	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
-		if (sqlite3_column_int64(s, 4) > 0)
-			continue;
-		ret = finish_one(st, s, now, max_failures, &done[ndone]);
+		ret = finish_one(st, s, now, max_failures, &done[*ndone]);
 		if (ret)
 			break;
-		ndone++;
+		(*ndone)++;
 	}
 	if (!ret && rc != SQLITE_DONE && rc != SQLITE_ROW)
 		ret = state_errno(st, rc, "finish runs");
 	sqlite3_finalize(s);
 	ret = end_tx(st, ret);
+	if (ret)
+		*ndone = 0;
 out:
 	pthread_mutex_unlock(&st->lock);
-	for (size_t i = 0; !ret && fn && i < ndone; i++)
-		fn(ctx, &done[i]);
+	return ret;
+}
+
+int runs_finish_ready(struct state *st, int64_t now, unsigned max_failures,
+		      void (*fn)(void *ctx, const struct runs_finished *f), void *ctx)
+{
+	struct runs_finished done[RUNS_FINISH_BATCH];
+	size_t ndone;
+	int ret;
+
+	/* Batches, each a short transaction, until no ready run is left. */
+	do {
+		ret = finish_batch(st, now, max_failures, done, &ndone);
+		for (size_t i = 0; fn && i < ndone; i++)
+			fn(ctx, &done[i]);
+	} while (!ret && ndone == RUNS_FINISH_BATCH);
 	return ret;
 }
 

@@ -1233,7 +1233,8 @@ int s3_put_file(struct s3_client *c, const struct s3_target *target, const char 
 		ret = multipart ? put_multipart(&u, etag, err) : put_single(&u, etag, err);
 	if (ret == -ECANCELED && !err->message[0])
 		set_message(err, "upload canceled");
-	if (ret && !err->message[0])
+	/* The store's own (possibly empty) Message is kept as it sent it. */
+	if (ret && !err->message[0] && !err->code[0])
 		set_message(err, "%s", strerror(-ret));
 	if (ret)
 		fill_hint(err);

@@ -56,6 +56,7 @@ struct fs_handle {
 	char dest[64];
 	struct gw_caller who; /* who opened it: the audit log names them */
 	int wrote;          /* input arrived (a touch is an open-close without) */
+	int acted;          /* a touch acted at utimens: the close does not */
 
 	struct fs_handle *next_open; /* in open_triggers, when a trigger file */
 
@@ -78,7 +79,9 @@ static struct fs_handle *open_handles;
  * Trigger files (.run-now, .pause, .resume) open for writing.  touch opens
  * the file, sets its times, and closes it; the kernel reports the times
  * without naming the open file, so utimens looks here to tell a touch
- * (the close will act) from a bare utimens (which acts itself).
+ * (it acts then, once, for the handle) from a bare utimens (which acts
+ * too, with no handle).  Lock order: open_triggers_lock, then a handle's
+ * lock.
  */
 static pthread_mutex_t open_triggers_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct fs_handle *open_triggers; /* protected by open_triggers_lock */
@@ -318,17 +321,28 @@ static int is_trigger(int control)
 	return control == GW_RUN_NOW || control == GW_PAUSE || control == GW_RESUME;
 }
 
-/* Is this trigger file open for writing by pid right now? */
-static int trigger_open_by(const char *dest, int control, int pid)
+/*
+ * A utimens of a trigger file by pid: -1 when pid does not have it open
+ * for writing (a bare utimens), 1 when it does and this is the touch's
+ * trigger (the handle is marked so its close does not act again), 0 when
+ * the handle has acted already or holds written input (the close applies
+ * that).
+ */
+static int trigger_claim(const char *dest, int control, int pid)
 {
-	int found = 0;
+	int ret = -1;
 
 	pthread_mutex_lock(&open_triggers_lock);
-	for (struct fs_handle *h = open_triggers; h && !found; h = h->next_open)
-		found = h->control == control && h->who.pid == pid &&
-			strcmp(h->dest, dest) == 0;
+	for (struct fs_handle *h = open_triggers; h && ret < 0; h = h->next_open) {
+		if (h->control != control || h->who.pid != pid || strcmp(h->dest, dest) != 0)
+			continue;
+		pthread_mutex_lock(&h->lock);
+		ret = !h->acted && !h->wrote;
+		h->acted = 1;
+		pthread_mutex_unlock(&h->lock);
+	}
 	pthread_mutex_unlock(&open_triggers_lock);
-	return found;
+	return ret;
 }
 
 static void trigger_closed(struct fs_handle *h)
@@ -564,11 +578,13 @@ static int fs_release(const char *path, struct fuse_file_info *fi)
 	(void)path;
 	/*
 	 * touch: an open-to-close with nothing written (times set through the
-	 * fd included) is one trigger, acted on here, at the last close.
+	 * fd included) is one trigger, acted on here, at the last close,
+	 * unless utimens acted for it already (fs_utimens).
 	 */
 	if (h->kind == FS_CONTROL && h->writing && is_trigger(h->control))
 		trigger_closed(h);
-	if (h->kind == FS_CONTROL && h->writing && !h->wrote && is_trigger(h->control)) {
+	if (h->kind == FS_CONTROL && h->writing && !h->wrote && !h->acted &&
+	    is_trigger(h->control)) {
 		int ret = gw_control_touch(gw(), h->dest, h->control, &h->who);
 		if (ret)
 			log_warn("destination '%s': touch of a control file failed: %s",
@@ -617,9 +633,13 @@ static int fs_utimens(const char *path, const struct timespec tv[2],
 		return ret;
 	if (a.kind != GW_CONTROL || !(a.mode & 0200))
 		return a.kind == GW_DATA ? -EACCES : -EROFS;
-	/* Part of a touch (the file is open for writing): the close acts. */
+	/*
+	 * A bare utimens, or part of a touch (the file is open for writing):
+	 * act now, so that touch(1) has acted when it returns; the kernel
+	 * sends the close's RELEASE without waiting for it.
+	 */
 	struct gw_caller who = caller();
-	if (fi || !is_trigger(p.control) || trigger_open_by(p.part[0], p.control, who.pid))
+	if (fi || !is_trigger(p.control) || trigger_claim(p.part[0], p.control, who.pid) == 0)
 		return 0;
 	return gw_control_touch(gw(), p.part[0], p.control, &who);
 }

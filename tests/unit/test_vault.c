@@ -106,6 +106,7 @@ static void test_tamper(struct vault *v)
 	CHECK_INT(vault_decrypt(v, "3", blob.data, blob.len - 1, &plain), -EBADMSG);
 	CHECK_INT(vault_decrypt(v, "3", blob.data, 5, &plain), -EINVAL);
 	CHECK_INT(plain.len, 0);
+	buf_release(&plain);
 	buf_release(&blob);
 }
 
@@ -118,6 +119,7 @@ static void test_wrong_key(struct vault *v)
 	CHECK_INT(vault_decrypt(other, "9", blob.data, blob.len, &plain), -EBADMSG);
 	CHECK_INT(plain.len, 0);
 	vault_free(other);
+	buf_release(&plain);
 	buf_release(&blob);
 }
 
