@@ -22,6 +22,8 @@ build() { # DIR [meson options...]
 	local dir=$1
 	shift
 	if [ ! -f "$dir/build.ninja" ]; then
+		# A half-made build directory (an interrupted setup) cannot be reused.
+		rm -rf "$dir"
 		meson setup "$dir" "$@" >/dev/null
 	fi
 	ninja -C "$dir"

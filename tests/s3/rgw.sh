@@ -27,6 +27,8 @@ usage: $PROG install
        $PROG start DIR [--port PORT]
        $PROG stop DIR
        $PROG status DIR
+       $PROG stop-gateway DIR
+       $PROG start-gateway DIR
 
 Runs a throwaway Ceph cluster (1 mon, 1 memstore OSD, radosgw) under DIR,
 serving S3 on http://127.0.0.1:PORT only.
@@ -37,6 +39,10 @@ serving S3 on http://127.0.0.1:PORT only.
                --port a free port is picked
   stop         stop the daemons by their pid files and remove DIR
   status       show whether the daemons run and S3 answers (exit 1 if not)
+  stop-gateway   stop only radosgw (by its pid file), keeping the monitor,
+                 the OSD and the objects: S3 connections are refused
+  start-gateway  start radosgw again on the same port and wait until S3
+                 answers (stop-gateway + start-gateway: a store outage)
 
 Environment for start (defaults in brackets):
   RGW_ACCESS_KEY     [TESTACCESSKEY0000001]                  user 'tester'
@@ -402,11 +408,13 @@ require_cluster_dir() {
 	[[ -f $DIR/ceph.conf && -d $DIR/run ]] || die "'$DIR' is not a cluster made by $PROG"
 }
 
-# Stop this cluster's daemons by their pid files and wait until they are gone.
+# Stop this cluster's daemons (all, or those named) by their pid files and wait
+# until they are gone.
 kill_daemons() {
-	local name pid pids=()
+	local name pid pids=() names=("$@")
 	# Gateway first, then the OSD, then the monitor: each depends on the next.
-	for name in client.rgw.a osd.0 mon.a; do
+	((${#names[@]})) || names=(client.rgw.a osd.0 mon.a)
+	for name in "${names[@]}"; do
 		daemon_running "$name" || continue
 		pid=$(cat "$DIR/run/$name.pid")
 		kill -TERM "$pid" 2>/dev/null || true
@@ -442,6 +450,42 @@ cmd_stop() {
 	rm -rf -- "$DIR"
 }
 
+# The gateway's port, from DIR/env.
+gateway_port() {
+	local port
+	port=$(sed -n "s/^RGW_PORT='\(.*\)'$/\1/p" "$DIR/env" 2>/dev/null) || true
+	[[ $port =~ ^[0-9]+$ ]] || die "no RGW_PORT in '$DIR/env': was the cluster started?"
+	echo "$port"
+}
+
+cmd_stop_gateway() {
+	DIR=${1:-}
+	require_cluster_dir stop-gateway
+	gateway_port >/dev/null
+	kill_daemons client.rgw.a
+}
+
+cmd_start_gateway() {
+	DIR=${1:-}
+	require_cluster_dir start-gateway
+	local port
+	port=$(gateway_port)
+	daemon_running client.rgw.a && die "radosgw of '$DIR' is already running"
+	check_alive mon.a
+	check_alive osd.0
+	DEADLINE=$((SECONDS + START_TIMEOUT))
+	rm -f "$DIR/run/client.rgw.a.pid"
+	start_daemon client.rgw.a radosgw -n client.rgw.a
+	until [[ $(http_status "$port") == 200 ]]; do
+		check_alive client.rgw.a
+		if deadline_passed; then
+			show_log "$DIR/log/client.rgw.a.log"
+			die "radosgw does not answer on http://127.0.0.1:$port/ after ${START_TIMEOUT}s"
+		fi
+		sleep 0.1
+	done
+}
+
 cmd_status() {
 	DIR=${1:-}
 	require_cluster_dir status
@@ -475,6 +519,8 @@ main() {
 	start) cmd_start "$@" ;;
 	stop) cmd_stop "$@" ;;
 	status) cmd_status "$@" ;;
+	stop-gateway) cmd_stop_gateway "$@" ;;
+	start-gateway) cmd_start_gateway "$@" ;;
 	-h | --help | help) usage ;;
 	*) usage >&2; exit 2 ;;
 	esac
