@@ -758,7 +758,7 @@ static int ensure_queued(struct gw *gw, const struct dest_view *v, struct gw_fil
 		.run_id = run ? run->run_id : 0,
 		.now = clock_now(),
 	};
-	ret = queue_enqueue(gw->state, &n, &queued);
+	ret = queue_enqueue(run && run->state ? run->state : gw->state, &n, &queued);
 	if (ret) {
 		log_error("cannot queue '%s' for upload to '%s'", buf_str(&key), v->bucket);
 		ret = -EIO;

@@ -123,6 +123,8 @@ void gw_dir_attr(struct gw_attr *a, unsigned mode, int64_t mtime);
 struct gw_run_ctx {
 	int64_t run_id;
 	int manual; /* run-now or backfill: uploads even while paused */
+	struct state *state; /* the runner's own connection (relaxed: a lost
+				enumeration is redone), or NULL */
 };
 
 /*

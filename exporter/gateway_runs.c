@@ -295,7 +295,7 @@ static int export_day(void *ctx, int64_t day)
 	return 0;
 }
 
-static void execute(struct gw *gw, const struct runs_item *run)
+static void execute(struct gw *gw, struct state *st, const struct runs_item *run)
 {
 	struct run_exec x = {.gw = gw, .run = run};
 	struct state_dest sd;
@@ -303,9 +303,10 @@ static void execute(struct gw *gw, const struct runs_item *run)
 
 	x.ctx.run_id = run->id;
 	x.ctx.manual = strcmp(run->trigger, "schedule") != 0;
-	if (state_dest_get_id(gw->state, run->dest_id, &sd) < 0 ||
+	x.ctx.state = st;
+	if (state_dest_get_id(st, run->dest_id, &sd) < 0 ||
 	    gw_dest_view(gw, sd.name, &v) < 0) {
-		runs_enumerated(gw->state, run->id, 0, 0, 0, "destination deleted");
+		runs_enumerated(st, run->id, 0, 0, 0, "destination deleted");
 		return;
 	}
 	snprintf(x.dest, sizeof(x.dest), "%s", sd.name);
@@ -313,7 +314,7 @@ static void execute(struct gw *gw, const struct runs_item *run)
 	snprintf(x.datasets, sizeof(x.datasets), "%s", v.datasets);
 	x.fmt = v.fmt;
 	/* A new run retries what failed before. */
-	queue_retry_failed(gw->state, run->dest_id);
+	queue_retry_failed(st, run->dest_id);
 	if (!v.configured) {
 		buf_adds(&x.error, "destination is not fully configured");
 	} else if (strcmp(x.team_id, "*") == 0) {
@@ -324,7 +325,7 @@ static void execute(struct gw *gw, const struct runs_item *run)
 	}
 	if (!x.error.len)
 		period_each_day(run->period, export_day, &x);
-	runs_enumerated(gw->state, run->id, x.files, x.bytes, x.skipped,
+	runs_enumerated(st, run->id, x.files, x.bytes, x.skipped,
 			x.error.len ? buf_str(&x.error) : NULL);
 	log_info("run %lld of '%s' (%s %s): %lld file(s), %llu bytes, %lld skipped",
 		 (long long)run->id, x.dest, run->trigger, run->period, (long long)x.files,
@@ -339,7 +340,20 @@ static void execute(struct gw *gw, const struct runs_item *run)
 static void *runner_main(void *arg)
 {
 	struct gw *gw = arg;
+	struct state *st = NULL;
+	struct buf err = BUF_INIT;
 	unsigned seen = 0;
+
+	/*
+	 * Its own connection, relaxed: a run whose enumeration is lost to a
+	 * power cut is still queued or running, and is enumerated again.
+	 */
+	if (state_open(gw->state_path, &st, &err) < 0) {
+		log_error("runner cannot start: %s", buf_str(&err));
+		buf_release(&err);
+		return NULL;
+	}
+	state_relax(st);
 
 	for (;;) {
 		struct runs_item run;
@@ -349,14 +363,15 @@ static void *runner_main(void *arg)
 		pthread_mutex_unlock(&gw->run_lock);
 		if (stopping)
 			break;
-		int ret = runs_claim(gw->state, clock_now(), &run);
+		int ret = runs_claim(st, clock_now(), &run);
 		if (ret == 0) {
-			execute(gw, &run);
+			execute(gw, st, &run);
 			continue;
 		}
 		if (nap(gw, 1000, &seen))
 			break;
 	}
+	state_free(st);
 	return NULL;
 }
 

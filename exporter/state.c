@@ -196,6 +196,13 @@ out:
 	return ret;
 }
 
+void state_relax(struct state *st)
+{
+	pthread_mutex_lock(&st->lock);
+	sqlite3_exec(st->db, "PRAGMA synchronous=NORMAL", NULL, NULL, NULL);
+	pthread_mutex_unlock(&st->lock);
+}
+
 void state_free(struct state *st)
 {
 	if (!st)

@@ -48,6 +48,15 @@ int state_open(const char *path, struct state **out, struct buf *err);
 
 void state_free(struct state *st);
 
+/*
+ * Lets this connection's commits skip fsync (SQLite synchronous=NORMAL in
+ * WAL mode): they survive a process crash but may be lost to a power cut.
+ * Only for work that is simply redone when its record is lost (upload
+ * outcomes, run enumeration); what a FUSE request acknowledges always
+ * goes through a fully synchronous connection.
+ */
+void state_relax(struct state *st);
+
 /* Metadata values: 0, -ENOENT, or another negative errno. */
 int state_meta_get(struct state *st, const char *key, struct buf *value);
 int state_meta_set(struct state *st, const char *key, const void *value, size_t len);

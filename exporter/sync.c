@@ -355,6 +355,8 @@ static void *worker_main(void *arg)
 		log_error("sync worker cannot start: %s", err.len ? buf_str(&err) : "out of memory");
 		goto out;
 	}
+	/* A lost outcome means one more (idempotent) upload, never a lost version. */
+	state_relax(st);
 	for (;;) {
 		struct queue_item it;
 		pthread_mutex_lock(&s->lock);
