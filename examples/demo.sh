@@ -71,9 +71,13 @@ f=$(find "$mnt/acme" -name '*.csv' | sort | head -1)
 echo "\$ head -5 $f"
 head -5 "$f"
 
-say "reading every file exports it; .sync waits for the uploads"
-find "$mnt/acme" -name '*.csv' -exec cat {} + >/dev/null
+say "reading a file exported it; a backfill through .run-now exports the week"
+echo "\$ echo 2025-01-08..2025-01-14 > $mnt/acme/.run-now"
+echo 2025-01-08..2025-01-14 >"$mnt/acme/.run-now"
+echo "\$ cat $mnt/acme/.sync     # waits until the uploads are done"
 cat "$mnt/acme/.sync"
+echo "\$ cat $mnt/acme/.history"
+cat "$mnt/acme/.history"
 echo "\$ getfattr -d $f"
 getfattr -d "$f" | sed 's/^/  /'
 

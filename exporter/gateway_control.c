@@ -395,8 +395,11 @@ int gw_sync_report(struct gw *gw, const char *dest, gw_interrupted_fn interrupte
 			ret = runs_count_enumerating(gw->state, v.id, &enumerating);
 		if (ret)
 			goto out;
-		if (c.pending + c.uploading + enumerating == 0)
+		if (c.pending + c.uploading + enumerating == 0) {
+			/* Its runs are over too: record them before reporting. */
+			gw_runs_finish(gw);
 			break;
+		}
 		if (interrupted(ctx)) {
 			ret = -EINTR;
 			goto out;

@@ -139,6 +139,9 @@ int gw_file_version(struct gw *gw, const char *dest, const char *team, const cha
 int gw_runs_start(struct gw *gw, struct buf *err);
 void gw_runs_stop(struct gw *gw);
 
+/* Finishes the runs whose uploads are all done (also done every tick). */
+void gw_runs_finish(struct gw *gw);
+
 /* The .history of a destination. */
 int gw_history_read(struct gw *gw, int64_t dest_id, struct buf *out);
 

@@ -214,6 +214,11 @@ static void on_finished(void *ctx, const struct runs_finished *f)
 	log_info("run %lld finished: %s", (long long)f->id, f->result);
 }
 
+void gw_runs_finish(struct gw *gw)
+{
+	runs_finish_ready(gw->state, clock_now(), gw->run_opts.max_failures, on_finished, gw);
+}
+
 static void *scheduler_main(void *arg)
 {
 	struct gw *gw = arg;
