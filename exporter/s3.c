@@ -39,6 +39,7 @@
 #include "buf.h"
 #include "http.h"
 #include "log.h"
+#include "s3_int.h"
 #include "sigv4.h"
 
 #define MIB (1024ULL * 1024)
@@ -65,12 +66,6 @@ struct s3_client {
 	struct http_client *part_http[S3_MAX_PARALLELISM]; /* made on first use */
 };
 
-/* Where the requests of one upload go. */
-struct location {
-	struct buf url;   /* scheme://authority/path, without query */
-	struct buf host;  /* the Host header, as curl would send it */
-	struct buf path;  /* the URL's path, as signed */
-};
 
 /* One part (a single PUT is one part covering the file). */
 struct part {
@@ -129,18 +124,6 @@ static void hex_encode(const unsigned char *in, size_t len, char *out)
 	out[2 * len] = '\0';
 }
 
-static void set_message(struct s3_error *err, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
-
-static void set_message(struct s3_error *err, const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(err->message, sizeof(err->message), fmt, ap);
-	va_end(ap);
-}
-
 /* ------------------------------------------------------------- client */
 
 struct s3_client *s3_client_new(const struct s3_options *opts)
@@ -181,419 +164,6 @@ void s3_client_free(struct s3_client *c)
 	free(c->ca_bundle);
 	free(c->resolve);
 	free(c);
-}
-
-/* ------------------------------------------------------------ errors */
-
-static int code_is(const struct s3_error *e, const char *code)
-{
-	return strcmp(e->code, code) == 0;
-}
-
-static int region_mismatch(const struct s3_error *e)
-{
-	return code_is(e, "PermanentRedirect") || code_is(e, "IllegalLocationConstraintException") ||
-	       (code_is(e, "AuthorizationHeaderMalformed") && e->region[0]) ||
-	       (e->http_status == 301 && e->region[0]);
-}
-
-static int is_transient(const struct s3_error *e)
-{
-	static const char *const transient_codes[] = {
-		"SlowDown", "RequestTimeout", "InternalError", "ServiceUnavailable",
-		"OperationAborted", "TemporaryRedirect",
-		/* the upload was aborted under us (a lifecycle rule): start again */
-		"NoSuchUpload", NULL,
-	};
-
-	if (code_is(e, "NotImplemented") || region_mismatch(e))
-		return 0;
-	for (int i = 0; transient_codes[i]; i++)
-		if (code_is(e, transient_codes[i]))
-			return 1;
-	return e->http_status >= 500 || e->http_status == 429 || e->http_status == 408;
-}
-
-static const char *static_hint(const struct s3_error *e)
-{
-	static const struct {
-		const char *code, *hint;
-	} hints[] = {
-		{"SignatureDoesNotMatch",
-		 "check secret_access_key (the store computed a different signature)"},
-		{"InvalidAccessKeyId", "check access_key_id"},
-		{"NoSuchBucket", "check bucket: the store has no bucket named so"},
-		{"AccessDenied",
-		 "the credentials may not write to this bucket/prefix (s3:PutObject needed)"},
-		{"AllAccessDisabled", "the store has disabled all access to this bucket"},
-		{"RequestTimeTooSkewed", "this machine's clock is off: fix NTP"},
-		{"ExpiredToken", "session_token has expired: write new credentials"},
-		{"TokenRefreshRequired", "session_token has expired: write new credentials"},
-		{"InvalidToken", "check session_token"},
-		{"XAmzContentSHA256Mismatch",
-		 "the bytes changed on the way: a proxy rewriting bodies, or the cached "
-		 "file changed during the upload"},
-		{"BadDigest",
-		 "the bytes changed on the way: a proxy rewriting bodies, or the cached "
-		 "file changed during the upload"},
-		{"InvalidArgument",
-		 "the store refused an argument: check sse and sse_kms_key_id"},
-		{"InvalidRequest",
-		 "the store refused the request as sent: check sse (some stores accept it "
-		 "over https only) and endpoint"},
-		{"KMS.NotFoundException", "check sse_kms_key_id: no such KMS key"},
-		{"KMS.DisabledException", "the KMS key in sse_kms_key_id is disabled"},
-		{"EntityTooLarge", "the file is too large for one request: lower multipart_threshold"},
-		{"SlowDown", "the store asks for fewer requests: retrying with backoff"},
-		{"NoSuchUpload", "the store dropped the multipart upload: retrying"},
-		{"ConnectionRefused", "nothing listens at the endpoint"},
-		{"ResolveFailed", "check endpoint and DNS: the host name does not resolve"},
-		{"Timeout", "the store did not answer in time: check the network and endpoint"},
-		{"ConnectionReset",
-		 "the connection broke: retrying (check proxies and firewalls if it goes on)"},
-		{"TLSError", "check the endpoint's TLS certificate or the ca_bundle option"},
-	};
-
-	for (size_t i = 0; i < sizeof(hints) / sizeof(hints[0]); i++)
-		if (code_is(e, hints[i].code))
-			return hints[i].hint;
-	if (region_mismatch(e))
-		return "the bucket is in another region: set region to the bucket's region";
-	if (e->http_status >= 500)
-		return "the store is failing or overloaded: retrying with backoff";
-	return "";
-}
-
-const char *s3_error_hint(const struct s3_error *err)
-{
-	return err->hint[0] ? err->hint : static_hint(err);
-}
-
-static void fill_hint(struct s3_error *e)
-{
-	if (region_mismatch(e) && e->region[0])
-		snprintf(e->hint, sizeof(e->hint), "the bucket is in %s: set region = %s",
-			 e->region, e->region);
-	else
-		snprintf(e->hint, sizeof(e->hint), "%s", static_hint(e));
-}
-
-/* --------------------------------------------------------------- XML */
-
-/* Appends the text s..end to out with XML's entities decoded. */
-static void xml_decode(const char *s, const char *end, struct buf *out)
-{
-	static const struct {
-		const char *name;
-		char c;
-	} entities[] = {{"amp;", '&'}, {"lt;", '<'}, {"gt;", '>'}, {"quot;", '"'}, {"apos;", '\''}};
-
-	while (s < end) {
-		if (*s != '&') {
-			buf_addch(out, *s++);
-			continue;
-		}
-		size_t left = (size_t)(end - s - 1);
-		int done = 0;
-		for (size_t i = 0; !done && i < sizeof(entities) / sizeof(entities[0]); i++) {
-			size_t n = strlen(entities[i].name);
-			if (left >= n && memcmp(s + 1, entities[i].name, n) == 0) {
-				buf_addch(out, entities[i].c);
-				s += 1 + n;
-				done = 1;
-			}
-		}
-		if (!done && left > 2 && s[1] == '#') {
-			char *stop;
-			int hex = s[2] == 'x' || s[2] == 'X';
-			unsigned long cp = strtoul(s + (hex ? 3 : 2), &stop, hex ? 16 : 10);
-			if (stop < end && *stop == ';' && cp > 0 && cp < 0x110000) {
-				/* UTF-8, as the rest of the document */
-				if (cp < 0x80) {
-					buf_addch(out, (char)cp);
-				} else if (cp < 0x800) {
-					buf_addch(out, (char)(0xc0 | (cp >> 6)));
-					buf_addch(out, (char)(0x80 | (cp & 0x3f)));
-				} else if (cp < 0x10000) {
-					buf_addch(out, (char)(0xe0 | (cp >> 12)));
-					buf_addch(out, (char)(0x80 | ((cp >> 6) & 0x3f)));
-					buf_addch(out, (char)(0x80 | (cp & 0x3f)));
-				} else {
-					buf_addch(out, (char)(0xf0 | (cp >> 18)));
-					buf_addch(out, (char)(0x80 | ((cp >> 12) & 0x3f)));
-					buf_addch(out, (char)(0x80 | ((cp >> 6) & 0x3f)));
-					buf_addch(out, (char)(0x80 | (cp & 0x3f)));
-				}
-				s = stop + 1;
-				done = 1;
-			}
-		}
-		if (!done)
-			buf_addch(out, *s++);
-	}
-}
-
-/*
- * The decoded text of the first <name>...</name> in xml, cut to fit out.
- * S3's answers are flat enough that this is all the parsing they need.
- * Returns 1 when the element is there, 0 otherwise (out is then "").
- */
-static int xml_text(const char *xml, const char *name, char *out, size_t size)
-{
-	struct buf open = BUF_INIT, close = BUF_INIT, text = BUF_INIT;
-	const char *start, *end = NULL;
-
-	out[0] = '\0';
-	buf_addf(&open, "<%s>", name);
-	buf_addf(&close, "</%s>", name);
-	start = strstr(xml, buf_str(&open));
-	if (start) {
-		start += open.len;
-		end = strstr(start, buf_str(&close));
-	}
-	if (end) {
-		xml_decode(start, end, &text);
-		snprintf(out, size, "%s", buf_str(&text));
-	}
-	buf_release(&open);
-	buf_release(&close);
-	buf_release(&text);
-	return end != NULL;
-}
-
-/* Whether the document's root element is <name>. */
-static int xml_root_is(const char *xml, const char *name)
-{
-	const char *p = xml;
-	size_t n = strlen(name);
-
-	for (;;) {
-		while (*p == ' ' || *p == '\t' || *p == '\r' || *p == '\n')
-			p++;
-		if (strncmp(p, "<?", 2) == 0 || strncmp(p, "<!--", 4) == 0) {
-			const char *e = strstr(p, p[1] == '?' ? "?>" : "-->");
-			if (!e)
-				return 0;
-			p = e + (p[1] == '?' ? 2 : 3);
-			continue;
-		}
-		break;
-	}
-	return p[0] == '<' && strncmp(p + 1, name, n) == 0 &&
-	       (p[1 + n] == '>' || p[1 + n] == ' ' || p[1 + n] == '/' || p[1 + n] == '\t' ||
-		p[1 + n] == '\r' || p[1 + n] == '\n');
-}
-
-/* Appends s to out with the characters XML text may not hold escaped. */
-static void xml_escape(struct buf *out, const char *s)
-{
-	for (; *s; s++) {
-		if (*s == '&')
-			buf_adds(out, "&amp;");
-		else if (*s == '<')
-			buf_adds(out, "&lt;");
-		else if (*s == '>')
-			buf_adds(out, "&gt;");
-		else
-			buf_addch(out, *s);
-	}
-}
-
-/* An answer the store gave as an error: status, its error XML, headers. */
-static void error_from_response(const struct http_response *resp, struct s3_error *err)
-{
-	const char *body = buf_str(&resp->body);
-
-	memset(err, 0, sizeof(*err));
-	err->http_status = (int)resp->status;
-	xml_text(body, "Code", err->code, sizeof(err->code));
-	xml_text(body, "Message", err->message, sizeof(err->message));
-	if (!xml_text(body, "RequestId", err->request_id, sizeof(err->request_id)) ||
-	    !err->request_id[0])
-		snprintf(err->request_id, sizeof(err->request_id), "%s", resp->request_id);
-	if (resp->bucket_region[0])
-		snprintf(err->region, sizeof(err->region), "%s", resp->bucket_region);
-	else
-		xml_text(body, "Region", err->region, sizeof(err->region));
-	if (!err->code[0] && !err->message[0])
-		set_message(err, "HTTP %ld without an S3 error", resp->status);
-	err->transient = is_transient(err);
-}
-
-static void error_from_transport(const struct http_error *he, struct s3_error *err)
-{
-	memset(err, 0, sizeof(*err));
-	snprintf(err->code, sizeof(err->code), "%s", he->code);
-	snprintf(err->message, sizeof(err->message), "%s", he->message);
-	err->transient = he->transient;
-}
-
-/* ----------------------------------------------------------- target */
-
-static int is_ip_literal(const char *host, size_t len)
-{
-	if (len && host[0] == '[')
-		return 1;
-	for (size_t i = 0; i < len; i++)
-		if (!((host[i] >= '0' && host[i] <= '9') || host[i] == '.'))
-			return 0;
-	return 1;
-}
-
-/* A bucket that can be a host name label set (virtual-hosted addressing). */
-static int dns_compatible(const char *bucket, int allow_dots)
-{
-	size_t n = strlen(bucket);
-
-	if (n < 3 || n > 63 || bucket[0] == '-' || bucket[n - 1] == '-')
-		return 0;
-	for (size_t i = 0; i < n; i++) {
-		char ch = bucket[i];
-		if (!((ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9') || ch == '-' ||
-		      (ch == '.' && allow_dots)))
-			return 0;
-	}
-	return 1;
-}
-
-/*
- * Builds loc for t and key.  AWS without an endpoint: virtual-hosted
- * https://BUCKET.s3.REGION.amazonaws.com/KEY, or path-style
- * https://s3.REGION.amazonaws.com/BUCKET/KEY, the latter also for a bucket
- * whose name has dots (the certificate *.s3.REGION.amazonaws.com cannot
- * cover it, so botocore does the same).  An endpoint: ENDPOINT/BUCKET/KEY,
- * or scheme://BUCKET.HOST[:PORT]/KEY.
- */
-static int locate(const struct s3_target *t, const char *key, struct location *loc,
-		  struct s3_error *err)
-{
-	const char *endpoint = t->endpoint ? t->endpoint : "";
-	const char *scheme, *authority, *slash, *host_end, *port = NULL;
-	int https, virtual;
-	struct buf aws_host = BUF_INIT;
-
-	if (!endpoint[0]) {
-		if (strcmp(t->region, "auto") == 0) {
-			set_message(err, "region 'auto' needs an endpoint: it is for R2 and similar "
-					 "stores; for AWS set the bucket's region");
-			return -EINVAL;
-		}
-		/* It becomes part of a host name. */
-		if (strspn(t->region, "abcdefghijklmnopqrstuvwxyz0123456789-") != strlen(t->region)) {
-			set_message(err, "region '%s' is not an AWS region name", t->region);
-			return -EINVAL;
-		}
-		buf_addf(&aws_host, "s3.%s.amazonaws.com%s", t->region,
-			 strncmp(t->region, "cn-", 3) == 0 ? ".cn" : "");
-		endpoint = buf_str(&aws_host);
-		scheme = "https";
-		authority = endpoint;
-		https = 1;
-		virtual = !t->path_style && dns_compatible(t->bucket, 0);
-	} else if (strncmp(endpoint, "https://", 8) == 0 || strncmp(endpoint, "http://", 7) == 0) {
-		https = endpoint[4] == 's';
-		scheme = https ? "https" : "http";
-		authority = endpoint + (https ? 8 : 7);
-		virtual = !t->path_style;
-	} else {
-		set_message(err, "endpoint '%s' must start with http:// or https://", endpoint);
-		return -EINVAL;
-	}
-	slash = strchr(authority, '/');
-	host_end = slash ? slash : authority + strlen(authority);
-	if (authority == host_end || strpbrk(endpoint, "?#@ ")) {
-		set_message(err, "endpoint '%s' is not a URL of the form "
-				 "http[s]://HOST[:PORT][/PATH]", endpoint);
-		buf_release(&aws_host);
-		return -EINVAL;
-	}
-	/* The port, if any, is after the last ':' outside an IPv6 literal's brackets. */
-	for (const char *p = host_end; p > authority; p--)
-		if (p[-1] == ']')
-			break;
-		else if (p[-1] == ':') {
-			port = p;
-			break;
-		}
-	size_t host_len = (size_t)((port ? port - 1 : host_end) - authority);
-	size_t port_len = port ? (size_t)(host_end - port) : 0;
-	if (port && (port_len < 1 || port_len > 5 || strspn(port, "0123456789") < port_len)) {
-		set_message(err, "endpoint '%s' has a bad port", endpoint);
-		buf_release(&aws_host);
-		return -EINVAL;
-	}
-	/* curl leaves the scheme's own port out of Host, and so must the signature. */
-	int default_port = !port || (https && port_len == 3 && strncmp(port, "443", 3) == 0) ||
-			   (!https && port_len == 2 && strncmp(port, "80", 2) == 0);
-	if (virtual && is_ip_literal(authority, host_len)) {
-		set_message(err, "virtual-hosted addressing needs a host name in endpoint '%s', "
-				 "not an IP address: set addressing = path", endpoint);
-		buf_release(&aws_host);
-		return -EINVAL;
-	}
-	if (virtual && !dns_compatible(t->bucket, 1)) {
-		set_message(err, "bucket '%s' cannot be a host name: set addressing = path",
-			    t->bucket);
-		buf_release(&aws_host);
-		return -EINVAL;
-	}
-
-	if (virtual)
-		buf_addf(&loc->host, "%s.", t->bucket);
-	buf_add(&loc->host, authority, host_len);
-	if (!default_port)
-		buf_addf(&loc->host, ":%.*s", (int)port_len, port);
-	if (slash) {
-		/* an endpoint's own path ("https://gw.example/s3"), without a final '/' */
-		size_t n = strlen(slash);
-		while (n && slash[n - 1] == '/')
-			n--;
-		buf_add(&loc->path, slash, n);
-	}
-	if (!virtual) {
-		buf_addch(&loc->path, '/');
-		sigv4_uri_encode(&loc->path, t->bucket, strlen(t->bucket), 0);
-	}
-	buf_addch(&loc->path, '/');
-	sigv4_uri_encode(&loc->path, key, strlen(key), 1);
-	buf_addf(&loc->url, "%s://", scheme);
-	if (virtual)
-		buf_addf(&loc->url, "%s.", t->bucket);
-	buf_add(&loc->url, authority, (size_t)(host_end - authority));
-	buf_adds(&loc->url, buf_str(&loc->path));
-	buf_release(&aws_host);
-	return 0;
-}
-
-static int check_target(const struct s3_target *t, const char *key, struct s3_error *err)
-{
-	static const struct {
-		size_t offset;
-		const char *name;
-	} required[] = {
-		{offsetof(struct s3_target, bucket), "bucket"},
-		{offsetof(struct s3_target, region), "region"},
-		{offsetof(struct s3_target, access_key_id), "access_key_id"},
-		{offsetof(struct s3_target, secret_access_key), "secret_access_key"},
-	};
-
-	for (size_t i = 0; i < sizeof(required) / sizeof(required[0]); i++) {
-		const char *v = *(const char *const *)((const char *)t + required[i].offset);
-		if (!v || !v[0]) {
-			set_message(err, "no %s is set", required[i].name);
-			return -EINVAL;
-		}
-	}
-	if (!key || !key[0]) {
-		set_message(err, "the object key is empty");
-		return -EINVAL;
-	}
-	if (t->sse && t->sse[0] && strcmp(t->sse, "none") != 0 && strcmp(t->sse, "AES256") != 0 &&
-	    strcmp(t->sse, "aws:kms") != 0) {
-		set_message(err, "sse '%s' is not one of none, AES256, aws:kms", t->sse);
-		return -EINVAL;
-	}
-	return 0;
 }
 
 /* Adds the SSE headers for t (CreateMultipartUpload and PutObject carry them). */
@@ -645,7 +215,7 @@ static int send_once(struct upload *u, struct http_client *h, const struct s3_re
 	/* The real clock, never the daemon's test clock: the store checks it. */
 	ret = sigv4_sign(&req, &cred, u->t->region, "s3", time(NULL), SIGV4_S3, &sig);
 	if (ret) {
-		set_message(err, "cannot sign %s: %s", r->what,
+		s3_set_message(err, "cannot sign %s: %s", r->what,
 			    sig.error ? sig.error : strerror(-ret));
 		goto out;
 	}
@@ -673,12 +243,12 @@ static int send_once(struct upload *u, struct http_client *h, const struct s3_re
 	};
 	ret = http_perform(h, &hreq, resp, &herr);
 	if (ret) {
-		error_from_transport(&herr, err);
+		s3_error_from_transport(&herr, err);
 		goto out;
 	}
 	if (resp->status < 200 || resp->status > 299 ||
-	    (r->error_in_body && xml_root_is(buf_str(&resp->body), "Error"))) {
-		error_from_response(resp, err);
+	    (r->error_in_body && s3_xml_root_is(buf_str(&resp->body), "Error"))) {
+		s3_error_from_response(resp, err);
 		ret = -EIO;
 	}
 out:
@@ -747,11 +317,11 @@ static int hash_range(struct upload *u, uint64_t offset, uint64_t len, EVP_MD_CT
 			continue;
 		ret = -EIO;
 		if (n < 0) {
-			set_message(err, "cannot read the file: %s", strerror(errno));
+			s3_set_message(err, "cannot read the file: %s", strerror(errno));
 			goto out;
 		}
 		if (n == 0) {
-			set_message(err, "the file has %llu bytes, not %llu",
+			s3_set_message(err, "the file has %llu bytes, not %llu",
 				    (unsigned long long)(offset + done), (unsigned long long)u->size);
 			ret = -EBADMSG;
 			goto out;
@@ -799,7 +369,7 @@ static int hash_part(struct upload *u, struct http_client *h, unsigned index,
 	ret = 0;
 out:
 	if (ret == -EIO && !err->message[0])
-		set_message(err, "cannot hash the file: OpenSSL failed");
+		s3_set_message(err, "cannot hash the file: OpenSSL failed");
 	EVP_MD_CTX_free(md5);
 	EVP_MD_CTX_free(sha);
 	return ret;
@@ -810,7 +380,7 @@ static int check_sha256(struct upload *u, const char *got, struct s3_error *err)
 {
 	if (strcasecmp(got, u->want_sha256) == 0)
 		return 0;
-	set_message(err, "the file's SHA-256 is %s, not the recorded %s", got, u->want_sha256);
+	s3_set_message(err, "the file's SHA-256 is %s, not the recorded %s", got, u->want_sha256);
 	return -EBADMSG;
 }
 
@@ -835,7 +405,7 @@ static int hash_whole(struct upload *u, struct s3_error *err)
 		ret = check_sha256(u, hex, err);
 	}
 	if (ret == -EIO && !err->message[0])
-		set_message(err, "cannot hash the file: OpenSSL failed");
+		s3_set_message(err, "cannot hash the file: OpenSSL failed");
 	EVP_MD_CTX_free(sha);
 	return ret;
 }
@@ -1042,12 +612,12 @@ static int create_multipart(struct upload *u, struct s3_error *err)
 	add_sse_headers(u->t, &r);
 	int ret = send_retrying(u, u->c->http, &r, &resp, err, &seed);
 	if (ret == 0) {
-		xml_text(buf_str(&resp.body), "UploadId", upload_id, sizeof(upload_id));
+		s3_xml_text(buf_str(&resp.body), "UploadId", upload_id, sizeof(upload_id));
 		if (!upload_id[0]) {
 			memset(err, 0, sizeof(*err));
 			err->http_status = (int)resp.status;
 			snprintf(err->request_id, sizeof(err->request_id), "%s", resp.request_id);
-			set_message(err, "the store answered CreateMultipartUpload without an UploadId");
+			s3_set_message(err, "the store answered CreateMultipartUpload without an UploadId");
 			ret = -EIO;
 		} else {
 			buf_adds(&u->upload_id_query, "uploadId=");
@@ -1095,13 +665,13 @@ static int complete_multipart(struct upload *u, char etag[128], struct s3_error 
 	buf_adds(&xml, "<CompleteMultipartUpload xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\">");
 	for (unsigned i = 0; i < u->nparts; i++) {
 		buf_addf(&xml, "<Part><PartNumber>%u</PartNumber><ETag>", i + 1);
-		xml_escape(&xml, u->parts[i].etag);
+		s3_xml_escape(&xml, u->parts[i].etag);
 		buf_adds(&xml, "</ETag></Part>");
 	}
 	buf_adds(&xml, "</CompleteMultipartUpload>");
 	ret = sigv4_sha256_hex(xml.data, xml.len, sha);
 	if (ret) {
-		set_message(err, "cannot hash the CompleteMultipartUpload body");
+		s3_set_message(err, "cannot hash the CompleteMultipartUpload body");
 		goto out;
 	}
 	r.body = xml.data;
@@ -1109,7 +679,7 @@ static int complete_multipart(struct upload *u, char etag[128], struct s3_error 
 	ret = send_retrying(u, u->c->http, &r, &resp, err, &seed);
 	if (ret == 0) {
 		multipart_etag(u, fallback);
-		xml_text(buf_str(&resp.body), "ETag", given, sizeof(given));
+		s3_xml_text(buf_str(&resp.body), "ETag", given, sizeof(given));
 		set_etag(etag, given, fallback);
 	}
 	http_response_release(&resp);
@@ -1170,7 +740,7 @@ static int plan_parts(struct upload *u, int *multipart, struct s3_error *err)
 	uint64_t size = u->size, part_size = u->c->part_size;
 
 	if (size > S3_MAX_OBJECT_SIZE) {
-		set_message(err, "the file has %llu bytes: S3 takes at most 5 TiB in one object",
+		s3_set_message(err, "the file has %llu bytes: S3 takes at most 5 TiB in one object",
 			    (unsigned long long)size);
 		return -EINVAL;
 	}
@@ -1215,12 +785,12 @@ int s3_put_file(struct s3_client *c, const struct s3_target *target, const char 
 	memset(err, 0, sizeof(*err));
 	etag[0] = '\0';
 	pthread_mutex_init(&u.lock, NULL);
-	ret = check_target(target, key, err);
+	ret = s3_check_target(target, key, err);
 	if (!ret)
-		ret = locate(target, key, &u.loc, err);
+		ret = s3_locate(target, key, &u.loc, err);
 	if (!ret && (!sha256_hex || strlen(sha256_hex) != 2 * SHA256_BYTES ||
 		     strspn(sha256_hex, "0123456789abcdefABCDEF") != 2 * SHA256_BYTES)) {
-		set_message(err, "'%s' is not a SHA-256 in hex", sha256_hex ? sha256_hex : "");
+		s3_set_message(err, "'%s' is not a SHA-256 in hex", sha256_hex ? sha256_hex : "");
 		ret = -EINVAL;
 	}
 	if (!ret)
@@ -1232,12 +802,12 @@ int s3_put_file(struct s3_client *c, const struct s3_target *target, const char 
 	if (!ret)
 		ret = multipart ? put_multipart(&u, etag, err) : put_single(&u, etag, err);
 	if (ret == -ECANCELED && !err->message[0])
-		set_message(err, "upload canceled");
+		s3_set_message(err, "upload canceled");
 	/* The store's own (possibly empty) Message is kept as it sent it. */
 	if (ret && !err->message[0] && !err->code[0])
-		set_message(err, "%s", strerror(-ret));
+		s3_set_message(err, "%s", strerror(-ret));
 	if (ret)
-		fill_hint(err);
+		s3_fill_hint(err);
 	if (ret == -EIO)
 		log_debug("upload of '%s' failed: %d %s: %s (request id %s)", key, err->http_status,
 			  err->code, err->message, err->request_id);
