@@ -34,4 +34,7 @@ const struct format_ops *format_find(const char *name);
 
 extern const struct format_ops format_csv;
 
+/* Appends one CSV field (RFC 4180: quoted only when it needs to be). */
+void format_csv_field(struct buf *out, const char *s, size_t len);
+
 #endif

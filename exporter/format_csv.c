@@ -19,7 +19,7 @@ static int csv_needs_quotes(const char *s, size_t len)
 	return 0;
 }
 
-static void csv_field(struct buf *out, const char *s, size_t len)
+void format_csv_field(struct buf *out, const char *s, size_t len)
 {
 	if (!csv_needs_quotes(s, len)) {
 		buf_add(out, s, len);
@@ -39,7 +39,7 @@ static void csv_begin(struct sink *s, const char *const *columns, int n)
 	for (int i = 0; i < n; i++) {
 		if (i)
 			buf_addch(&s->out, ',');
-		csv_field(&s->out, columns[i], strlen(columns[i]));
+		format_csv_field(&s->out, columns[i], strlen(columns[i]));
 	}
 	buf_addch(&s->out, '\n');
 }

@@ -191,6 +191,10 @@ int gw_open(const struct gw_options *o, struct gw **out, struct buf *err)
 	ret = state_open(o->state_path, &gw->state, err);
 	if (ret)
 		goto out;
+	ret = state_open(o->state_path, &gw->files_state, err);
+	if (ret)
+		goto out;
+	state_relax(gw->files_state);
 	ret = check_key(gw, o, err);
 	if (ret)
 		goto out;
@@ -279,6 +283,7 @@ void gw_free(struct gw *gw)
 	}
 	hmap_release(&gw->files);
 	cache_free(gw->cache);
+	state_free(gw->files_state);
 	state_free(gw->state);
 	vault_free(gw->vault);
 	source_free(gw->src);
@@ -661,7 +666,7 @@ static int materialize(struct gw *gw, const char *team, const char *date,
 	}
 	pthread_mutex_unlock(&gw->file_lock);
 
-	if (!have_prev && state_file_get(gw->state, team, date, name, &prev) == 0)
+	if (!have_prev && state_file_get(gw->files_state, team, date, name, &prev) == 0)
 		have_prev = 1;
 	ret = source_date_exists(gw->src, team, date);
 	if (ret <= 0) {
@@ -693,7 +698,7 @@ static int materialize(struct gw *gw, const char *team, const char *date,
 		cur.mtime = clock_now();
 		if (have_prev && cur.mtime <= prev.mtime)
 			cur.mtime = prev.mtime + 1;
-		ret = state_file_put(gw->state, team, date, name, &cur);
+		ret = state_file_put(gw->files_state, team, date, name, &cur);
 		if (ret)
 			goto done;
 		if (have_prev)

@@ -70,6 +70,12 @@ struct gw {
 	struct vault *vault;
 	struct cache *cache;
 	struct sync *sync;
+	/*
+	 * Records of materialized versions (sizes, mtimes), committed without
+	 * fsync: one lost to a power cut only means that file gets a new
+	 * mtime at its next generation.
+	 */
+	struct state *files_state;
 	char *state_path;
 	struct sync_options sync_opts;
 	int64_t started_at;

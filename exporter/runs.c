@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "clock.h"
+#include "format.h"
 #include "log.h"
 #include "state_db.h"
 
@@ -412,22 +413,11 @@ static void add_time(struct buf *out, sqlite3_stmt *s, int col)
 	buf_adds(out, when);
 }
 
-/* A CSV field: quoted when it holds a comma, quote or line break. */
+/* A CSV field, or nothing for NULL. */
 static void add_field(struct buf *out, const char *v)
 {
-	if (!v)
-		return;
-	if (!strpbrk(v, ",\"\r\n")) {
-		buf_adds(out, v);
-		return;
-	}
-	buf_addch(out, '"');
-	for (; *v; v++) {
-		if (*v == '"')
-			buf_addch(out, '"');
-		buf_addch(out, *v);
-	}
-	buf_addch(out, '"');
+	if (v)
+		format_csv_field(out, v, strlen(v));
 }
 
 static const char RUN_COLUMNS[] = "id, trigger, period, started_at, finished_at, files, "

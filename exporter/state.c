@@ -22,6 +22,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "format.h"
 #include "log.h"
 #include "state_db.h"
 
@@ -624,19 +625,8 @@ out:
 
 static void audit_field(struct buf *out, const char *v)
 {
-	if (!v)
-		return;
-	if (!strpbrk(v, ",\"\r\n")) {
-		buf_adds(out, v);
-		return;
-	}
-	buf_addch(out, '"');
-	for (; *v; v++) {
-		if (*v == '"')
-			buf_addch(out, '"');
-		buf_addch(out, *v);
-	}
-	buf_addch(out, '"');
+	if (v)
+		format_csv_field(out, v, strlen(v));
 }
 
 int state_audit_read(struct state *st, struct buf *out)
