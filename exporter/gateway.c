@@ -282,6 +282,7 @@ void gw_free(struct gw *gw)
 		free(e);
 	}
 	hmap_release(&gw->files);
+	free(gw->dates);
 	cache_free(gw->cache);
 	state_free(gw->files_state);
 	state_free(gw->state);
@@ -455,15 +456,51 @@ static int pass_valid_team(void *ctx, const char *team)
 }
 
 /* Lists only dates that a lookup accepts (a '/' would even break readdir). */
+struct date_filter {
+	gw_name_fn fn;
+	void *ctx;
+	struct buf seen; /* the dates passed on, 11 bytes each */
+	int stopped;
+};
+
 static int pass_valid_date(void *ctx, const char *date)
 {
-	struct team_filter *f = ctx;
+	struct date_filter *f = ctx;
 
 	if (!config_valid_date(date)) {
 		log_debug("skipping date that is not a calendar date: '%.64s'", date);
 		return 0;
 	}
-	return f->fn(f->ctx, date);
+	buf_add(&f->seen, date, 11);
+	int ret = f->fn(f->ctx, date);
+	f->stopped |= ret != 0;
+	return ret;
+}
+
+/* Looks date up in the cached listing: 1 found, 0 not, -1 no listing. */
+static int cached_date(struct gw *gw, const char *team, const char *date, uint64_t gen)
+{
+	int ret = -1;
+
+	pthread_mutex_lock(&gw->file_lock);
+	if (gw->dates && gw->dates_gen == gen && strcmp(gw->dates_team, team) == 0) {
+		size_t lo = 0, hi = gw->ndates;
+		ret = 0;
+		while (lo < hi) {
+			size_t mid = (lo + hi) / 2;
+			int c = strcmp(gw->dates + mid * 11, date);
+			if (c == 0) {
+				ret = 1;
+				break;
+			}
+			if (c < 0)
+				lo = mid + 1;
+			else
+				hi = mid;
+		}
+	}
+	pthread_mutex_unlock(&gw->file_lock);
+	return ret;
 }
 
 int gw_list_teams(struct gw *gw, const char *dest, gw_name_fn fn, void *ctx)
@@ -512,8 +549,22 @@ int gw_list_dates(struct gw *gw, const char *dest, const char *team, gw_name_fn 
 		return ret;
 	if (!team_visible(&v, team))
 		return -ENOENT;
-	struct team_filter f = {fn, ctx};
-	return source_list_dates(gw->src, team, pass_valid_date, &f);
+	uint64_t gen = source_generation(gw->src);
+	struct date_filter f = {fn, ctx, BUF_INIT, 0};
+	ret = source_list_dates(gw->src, team, pass_valid_date, &f);
+	if (!ret && !f.stopped && strlen(team) < sizeof(gw->dates_team)) {
+		size_t n = f.seen.len / 11;
+		char *dates = buf_detach(&f.seen, NULL);
+		pthread_mutex_lock(&gw->file_lock);
+		free(gw->dates);
+		gw->dates = dates;
+		gw->ndates = n;
+		gw->dates_gen = gen;
+		snprintf(gw->dates_team, sizeof(gw->dates_team), "%s", team);
+		pthread_mutex_unlock(&gw->file_lock);
+	}
+	buf_release(&f.seen);
+	return ret;
 }
 
 int gw_date_stat(struct gw *gw, const char *dest, const char *team, const char *date,
@@ -527,7 +578,9 @@ int gw_date_stat(struct gw *gw, const char *dest, const char *team, const char *
 		return ret;
 	if (!team_visible(&v, team) || clock_parse_date(date, &day) < 0)
 		return -ENOENT;
-	ret = source_date_exists(gw->src, team, date);
+	ret = cached_date(gw, team, date, source_generation(gw->src));
+	if (ret < 0)
+		ret = source_date_exists(gw->src, team, date);
 	if (ret < 0)
 		return ret;
 	if (!ret)
@@ -895,11 +948,12 @@ int gw_file_xattr(struct gw *gw, const char *dest, const char *team, const char 
 	for (size_t i = 0; i < sizeof(xattr_names) / sizeof(xattr_names[0]); i++)
 		if (strcmp(attr, xattr_names[i]) == 0)
 			which = (int)i;
+	/* ls -l asks every file for security.* and ACL names: answer those at once. */
+	if (which < 0)
+		return -ENODATA;
 	ret = gw_file_version(gw, dest, team, date, name, 0, NULL, &f);
 	if (ret)
 		return ret;
-	if (which < 0)
-		return -ENODATA;
 	if (which == 1) {
 		buf_adds(out, f.sha256);
 		return 0;

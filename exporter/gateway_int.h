@@ -98,6 +98,16 @@ struct gw {
 	pthread_mutex_t dest_lock;
 	struct hmap dests;
 
+	/*
+	 * The last team whose dates were listed, as of source generation
+	 * dates_gen: ls -l of a team directory stats every date in it, and
+	 * this answers those without a query each.  Protected by file_lock.
+	 */
+	char dates_team[256];
+	uint64_t dates_gen;
+	char *dates;   /* n * 11 bytes: "YYYY-MM-DD\0", sorted */
+	size_t ndates;
+
 	pthread_mutex_t file_lock;
 	pthread_cond_t file_cond;
 	struct hmap files;

@@ -208,6 +208,9 @@ static int fs_getattr(const char *path, struct stat *st, struct fuse_file_info *
 struct fill_ctx {
 	void *buf;
 	fuse_fill_dir_t filler;
+	int plus;          /* the kernel asked for attributes too */
+	const char *dest;
+	const char *team;
 };
 
 static int fill_name(void *c, const char *name)
@@ -217,16 +220,31 @@ static int fill_name(void *c, const char *name)
 	return f->filler(f->buf, name, NULL, 0, 0);
 }
 
+/*
+ * A date directory with its attributes (readdirplus), so ls -l of a team
+ * with thousands of dates needs no lookup per entry.
+ */
+static int fill_date(void *c, const char *date)
+{
+	struct fill_ctx *f = c;
+	struct gw_attr a;
+	struct stat st;
+
+	if (!f->plus || gw_date_stat(gw(), f->dest, f->team, date, &a) < 0)
+		return f->filler(f->buf, date, NULL, 0, 0);
+	fill_stat(&st, &a);
+	return f->filler(f->buf, date, &st, 0, FUSE_FILL_DIR_PLUS);
+}
+
 static int fs_readdir(const char *path, void *buf, fuse_fill_dir_t filler, off_t off,
 		      struct fuse_file_info *fi, enum fuse_readdir_flags flags)
 {
-	struct fill_ctx f = {buf, filler};
+	struct fill_ctx f = {buf, filler, (flags & FUSE_READDIR_PLUS) != 0, NULL, NULL};
 	struct fs_path p;
 	int ret;
 
 	(void)off;
 	(void)fi;
-	(void)flags;
 	ret = parse_path(path, &p);
 	if (ret)
 		return ret;
@@ -241,7 +259,9 @@ static int fs_readdir(const char *path, void *buf, fuse_fill_dir_t filler, off_t
 	case 2:
 		if (p.control >= 0)
 			return -ENOTDIR;
-		return gw_list_dates(gw(), p.part[0], p.part[1], fill_name, &f);
+		f.dest = p.part[0];
+		f.team = p.part[1];
+		return gw_list_dates(gw(), p.part[0], p.part[1], fill_date, &f);
 	case 3:
 		return gw_list_files(gw(), p.part[0], p.part[1], p.part[2], fill_name, &f);
 	default:
@@ -728,11 +748,9 @@ static int fs_getxattr(const char *path, const char *name, char *value, size_t s
 
 	if (ret)
 		return ret;
-	if (p.depth != 4) {
-		struct gw_attr a;
-		ret = stat_path(&p, &a);
-		return ret ? ret : -ENODATA;
-	}
+	/* The kernel asks only about names it has looked up: no need to look again. */
+	if (p.depth != 4)
+		return -ENODATA;
 	ret = gw_file_xattr(gw(), p.part[0], p.part[1], p.part[2], p.part[3], name, &v);
 	if (!ret) {
 		if (size == 0)
@@ -772,12 +790,14 @@ static int fs_listxattr(const char *path, char *list, size_t size)
 	struct xattr_list l = {list, size, 0};
 	int ret = parse_path(path, &p);
 
-	if (!ret)
-		ret = stat_path(&p, &a);
 	if (ret)
 		return ret;
-	if (a.kind == GW_DATA)
+	if (p.depth == 4) {
+		ret = stat_path(&p, &a);
+		if (ret)
+			return ret;
 		gw_file_xattr_list(add_xattr_name, &l);
+	}
 	if (size && l.len > size)
 		return -ERANGE;
 	return (int)l.len;
