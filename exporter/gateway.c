@@ -477,6 +477,18 @@ static int pass_valid_date(void *ctx, const char *date)
 	return ret;
 }
 
+void gw_cache_status(struct gw *gw, struct buf *out)
+{
+	char when[32];
+
+	pthread_mutex_lock(&gw->file_lock);
+	if (gw->cache_error[0]) {
+		clock_iso8601(gw->cache_error_at, when);
+		buf_addf(out, "cache_error = %s\ncache_error_at = %s\n", gw->cache_error, when);
+	}
+	pthread_mutex_unlock(&gw->file_lock);
+}
+
 /* Looks date up in the cached listing: 1 found, 0 not, -1 no listing. */
 static int cached_date(struct gw *gw, const char *team, const char *date, uint64_t gen)
 {
@@ -770,6 +782,15 @@ done:
 		*out = cur;
 	} else {
 		f->valid = 0;
+	}
+	/* A full cache disk is for .status to say, not only for the log. */
+	if (ret == -ENOSPC || ret == -EDQUOT) {
+		snprintf(gw->cache_error, sizeof(gw->cache_error),
+			 "cache disk full while generating %s/%s/%s (%s): free space "
+			 "or lower cache_size", team, date, name, strerror(-ret));
+		gw->cache_error_at = clock_now();
+	} else if (!ret && gw->cache_error[0]) {
+		gw->cache_error[0] = '\0';
 	}
 	pthread_cond_broadcast(&gw->file_cond);
 	pthread_mutex_unlock(&gw->file_lock);

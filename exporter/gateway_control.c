@@ -185,6 +185,7 @@ int gw_control_read(struct gw *gw, const char *dest, enum gw_control c,
 	pthread_mutex_unlock(&gw->dest_lock);
 	if (c == GW_STATUS) {
 		gw_schedule_status(gw, id, out);
+		gw_cache_status(gw, out);
 		read_config_error(gw, id, out);
 		read_sync_status(gw, id, out);
 	}

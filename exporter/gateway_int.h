@@ -108,6 +108,10 @@ struct gw {
 	char *dates;   /* n * 11 bytes: "YYYY-MM-DD\0", sorted */
 	size_t ndates;
 
+	/* The last cache-disk failure, until a generation succeeds. */
+	char cache_error[512];
+	int64_t cache_error_at;
+
 	pthread_mutex_t file_lock;
 	pthread_cond_t file_cond;
 	struct hmap files;
@@ -154,6 +158,9 @@ int gw_file_version(struct gw *gw, const char *dest, const char *team, const cha
 /* Starts and stops the scheduler and runner threads (gateway_runs.c). */
 int gw_runs_start(struct gw *gw, struct buf *err);
 void gw_runs_stop(struct gw *gw);
+
+/* .status lines about a full cache disk, if the last generation hit one. */
+void gw_cache_status(struct gw *gw, struct buf *out);
 
 /* Finishes the runs whose uploads are all done (also done every tick). */
 void gw_runs_finish(struct gw *gw);

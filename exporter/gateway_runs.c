@@ -639,6 +639,7 @@ int gw_root_read(struct gw *gw, enum gw_root_file f, struct buf *out)
 		buf_addf(out, "runs_done = %lld\n", (long long)t.runs_done);
 		buf_addf(out, "cache_bytes = %llu\n", (unsigned long long)cache_bytes);
 		buf_addf(out, "cache_versions = %llu\n", (unsigned long long)cache_versions);
+		gw_cache_status(gw, out);
 		return 0;
 	}
 #define METRIC(name, type, help, fmt, value)                                          \
