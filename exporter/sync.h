@@ -19,7 +19,7 @@
 #include "vault.h"
 
 struct sync_options {
-	unsigned workers;        /* default 4 */
+	unsigned workers;        /* default 8 */
 	unsigned retries;        /* transient failures retried this often (default 5) */
 	unsigned retry_base_ms;  /* first backoff ceiling (default 1000) */
 	unsigned retry_max_ms;   /* backoff ceiling (default 60000) */

@@ -134,7 +134,7 @@ static void usage(const char *prog)
 	       "    -o log_level=LEVEL     error, warning, info (default) or debug\n"
 	       "\n", stdout);
 	fputs("upload options (gateway-wide; per-destination settings are in .config):\n"
-	       "    -o sync_workers=N      upload threads (default 4)\n"
+	       "    -o sync_workers=N      upload threads (default 8)\n"
 	       "    -o upload_retries=N    retries of a transient failure before the\n"
 	       "                           version is marked failed (default 5)\n"
 	       "    -o retry_base_ms=N     first backoff ceiling; doubles per retry with\n"
@@ -317,7 +317,7 @@ static int resolve(struct options *o, struct gw_options *g)
 	}
 	g->max_sync_waiters = o->max_sync_waiters;
 	struct sync_options *so = &g->sync;
-	so->workers = o->sync_workers ? o->sync_workers : 4;
+	so->workers = o->sync_workers ? o->sync_workers : 8;
 	so->retries = o->upload_retries;
 	so->retry_base_ms = o->retry_base_ms ? o->retry_base_ms : 1000;
 	so->retry_max_ms = o->retry_max_ms ? o->retry_max_ms : 60000;
