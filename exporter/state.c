@@ -124,6 +124,23 @@ int state_errno(struct state *st, int rc, const char *what)
 	}
 }
 
+/*
+ * SQLite's own busy timeout sleeps in steps of up to 100 ms; the state's
+ * transactions last well under a millisecond, so waiting for one in short
+ * sleeps keeps sync workers and FUSE threads from idling behind each
+ * other.  Gives up after about ten seconds.
+ */
+static int wait_briefly(void *ctx, int count)
+{
+	struct timespec ts = {0, count < 20 ? 100000 : 1000000};
+
+	(void)ctx;
+	if (count >= 10000)
+		return 0;
+	nanosleep(&ts, NULL);
+	return 1;
+}
+
 int state_lock(const char *path, struct buf *err)
 {
 	char lockpath[4096];
@@ -176,7 +193,7 @@ int state_open(const char *path, struct state **out, struct buf *err)
 		ret = -EIO;
 		goto out;
 	}
-	sqlite3_busy_timeout(st->db, 10000);
+	sqlite3_busy_handler(st->db, wait_briefly, NULL);
 	rc = sqlite3_exec(st->db,
 			  "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;"
 			  "PRAGMA foreign_keys=ON;",

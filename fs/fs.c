@@ -573,7 +573,19 @@ static int fs_flush(const char *path, struct fuse_file_info *fi)
 	if (h->kind != FS_CONTROL || !h->writing)
 		return 0;
 	pthread_mutex_lock(&h->lock);
-	if (h->failed) {
+	if ((h->control == GW_PAUSE || h->control == GW_RESUME) && !h->acted) {
+		/*
+		 * .pause and .resume ignore their input and are idempotent, so
+		 * they act at the first close, before close() returns; the
+		 * release comes later, when the caller may already be reading
+		 * .status.  (.run-now must wait for its input: see fs_release.)
+		 */
+		h->acted = 1;
+		buf_reset(&h->input);
+		ret = gw_control_touch(gw(), h->dest, h->control, &who);
+	} else if (h->control == GW_PAUSE || h->control == GW_RESUME) {
+		buf_reset(&h->input);
+	} else if (h->failed) {
 		ret = -EINVAL;
 	} else if (h->input.len) {
 		/*

@@ -17,7 +17,7 @@ packages=(
 	rsync attr curl procps s3cmd
 )
 if [ "${1:-}" = "--bench" ]; then
-	packages+=(rclone hyperfine)
+	packages+=(rclone hyperfine awscli linux-perf)
 fi
 
 missing=()
