@@ -67,7 +67,7 @@ SIZES = {
         "sched": 10_000,               # destinations
         "reps": 5, "reps_slow": 3,
         "rclone_transfers": (4, 16, 32),
-        "sync_workers": (4, 16),
+        "sync_workers": (8, 16),
     },
     "quick": {
         "gen_rows": 50_000,
@@ -78,7 +78,7 @@ SIZES = {
         "sched": 1_000,
         "reps": 2, "reps_slow": 2,
         "rclone_transfers": (4, 16),
-        "sync_workers": (4, 16),
+        "sync_workers": (8, 16),
     },
 }
 BIG_PART = 16 << 20             # part size of the curl multipart ceiling
