@@ -20,17 +20,6 @@ static void copy_col(sqlite3_stmt *s, int col, char *out, size_t size)
 	snprintf(out, size, "%s", v ? v : "");
 }
 
-static int step_done(struct state *st, sqlite3_stmt *s, const char *what)
-{
-	int ret;
-
-	if (!s)
-		return -EIO;
-	ret = state_errno(st, sqlite3_step(s), what);
-	sqlite3_finalize(s);
-	return ret;
-}
-
 static int ledger_has(struct state *st, int64_t dest_id, const char *bucket,
 		      const char *object_key, const char *sha256)
 {
@@ -99,7 +88,7 @@ int queue_enqueue(struct state *st, const struct queue_new *n, int *queued)
 				sqlite3_bind_int64(s, 2, n->run_id);
 				sqlite3_bind_int(s, 3, n->manual);
 			}
-			ret = step_done(st, s, "update upload");
+			ret = state_step_once(st, s, "update upload");
 			s = NULL;
 		}
 		goto end;
@@ -117,7 +106,7 @@ int queue_enqueue(struct state *st, const struct queue_new *n, int *queued)
 		sqlite3_bind_int64(s, 1, n->dest_id);
 		state_bind_text(s, 2, n->key);
 	}
-	ret = step_done(st, s, "supersede uploads");
+	ret = state_step_once(st, s, "supersede uploads");
 	s = NULL;
 	if (ret)
 		goto end;
@@ -135,17 +124,13 @@ int queue_enqueue(struct state *st, const struct queue_new *n, int *queued)
 			sqlite3_bind_int64(s, 7, n->run_id);
 		sqlite3_bind_int64(s, 8, n->now);
 	}
-	ret = step_done(st, s, "queue upload");
+	ret = state_step_once(st, s, "queue upload");
 	s = NULL;
 	if (!ret)
 		*queued = 1;
 end:
-	if (ret < 0)
-		sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL);
-	else
-		ret = state_exec(st, "COMMIT");
-	if (ret > 0)
-		ret = 0;
+	/* ret > 0: already in the ledger, nothing to write. */
+	ret = state_end(st, ret < 0 ? ret : 0);
 out:
 	pthread_mutex_unlock(&st->lock);
 	return ret;
@@ -221,9 +206,9 @@ int queue_done(struct state *st, const struct queue_item *it, const char *bucket
 		state_bind_text(s, 4, object_key);
 		state_bind_text(s, 5, etag);
 	}
-	ret = step_done(st, s, "record upload");
+	ret = state_step_once(st, s, "record upload");
 	if (ret)
-		goto rollback;
+		goto end;
 	s = state_prepare(st, "INSERT OR REPLACE INTO ledger(dest_id, bucket, object_key, "
 			      "sha256, etag, uploaded_at) VALUES(?1, ?2, ?3, ?4, ?5, ?6)");
 	if (s) {
@@ -234,9 +219,9 @@ int queue_done(struct state *st, const struct queue_item *it, const char *bucket
 		state_bind_text(s, 5, etag);
 		sqlite3_bind_int64(s, 6, now);
 	}
-	ret = step_done(st, s, "record ledger");
+	ret = state_step_once(st, s, "record ledger");
 	if (ret)
-		goto rollback;
+		goto end;
 	s = state_prepare(st, "UPDATE destinations SET uploads_ok = uploads_ok + 1, "
 			      "bytes_uploaded = bytes_uploaded + ?2, last_upload_at = ?3, "
 			      "sync_error = NULL, sync_error_at = NULL WHERE id = ?1");
@@ -245,17 +230,30 @@ int queue_done(struct state *st, const struct queue_item *it, const char *bucket
 		sqlite3_bind_int64(s, 2, (int64_t)it->size);
 		sqlite3_bind_int64(s, 3, now);
 	}
-	ret = step_done(st, s, "count upload");
+	ret = state_step_once(st, s, "count upload");
 	if (ret)
-		goto rollback;
-	ret = state_exec(st, "COMMIT");
-	if (!ret)
-		goto out;
-rollback:
-	sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL);
+		goto end;
+end:
+	ret = state_end(st, ret);
 out:
 	pthread_mutex_unlock(&st->lock);
 	return ret;
+}
+
+/* The destination's last sync error for .status; failed counts a lost version. */
+static int record_error(struct state *st, int64_t dest_id, const char *status_text,
+			int64_t now, int failed)
+{
+	sqlite3_stmt *s = state_prepare(st, "UPDATE destinations SET uploads_failed = "
+					    "uploads_failed + ?4, sync_error = ?2, "
+					    "sync_error_at = ?3 WHERE id = ?1");
+	if (s) {
+		sqlite3_bind_int64(s, 1, dest_id);
+		state_bind_text(s, 2, status_text);
+		sqlite3_bind_int64(s, 3, now);
+		sqlite3_bind_int(s, 4, failed);
+	}
+	return state_step_once(st, s, "record error");
 }
 
 int queue_retry(struct state *st, const struct queue_item *it, int64_t next_at_ms,
@@ -275,9 +273,9 @@ int queue_retry(struct state *st, const struct queue_item *it, int64_t next_at_m
 		sqlite3_bind_int64(s, 2, next_at_ms);
 		state_bind_text(s, 3, error);
 	}
-	ret = step_done(st, s, "reschedule upload");
+	ret = state_step_once(st, s, "reschedule upload");
 	if (ret)
-		goto rollback;
+		goto end;
 	/*
 	 * The destination's other pending rows wait as long: a store that is
 	 * down or throttling is probed by one version at a time, oldest first,
@@ -289,24 +287,11 @@ int queue_retry(struct state *st, const struct queue_item *it, int64_t next_at_m
 		sqlite3_bind_int64(s, 1, it->dest_id);
 		sqlite3_bind_int64(s, 2, next_at_ms);
 	}
-	ret = step_done(st, s, "hold back uploads");
-	if (ret)
-		goto rollback;
-	s = state_prepare(st, "UPDATE destinations SET sync_error = ?2, sync_error_at = ?3 "
-			      "WHERE id = ?1");
-	if (s) {
-		sqlite3_bind_int64(s, 1, it->dest_id);
-		state_bind_text(s, 2, status_text);
-		sqlite3_bind_int64(s, 3, now);
-	}
-	ret = step_done(st, s, "record error");
-	if (ret)
-		goto rollback;
-	ret = state_exec(st, "COMMIT");
+	ret = state_step_once(st, s, "hold back uploads");
 	if (!ret)
-		goto out;
-rollback:
-	sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL);
+		ret = record_error(st, it->dest_id, status_text, now, 0);
+end:
+	ret = state_end(st, ret);
 out:
 	pthread_mutex_unlock(&st->lock);
 	return ret;
@@ -329,24 +314,10 @@ int queue_fail(struct state *st, const struct queue_item *it, int64_t now,
 		sqlite3_bind_int64(s, 2, now);
 		state_bind_text(s, 3, error);
 	}
-	ret = step_done(st, s, "record failure");
-	if (ret)
-		goto rollback;
-	s = state_prepare(st, "UPDATE destinations SET uploads_failed = uploads_failed + 1, "
-			      "sync_error = ?2, sync_error_at = ?3 WHERE id = ?1");
-	if (s) {
-		sqlite3_bind_int64(s, 1, it->dest_id);
-		state_bind_text(s, 2, status_text);
-		sqlite3_bind_int64(s, 3, now);
-	}
-	ret = step_done(st, s, "record failure");
-	if (ret)
-		goto rollback;
-	ret = state_exec(st, "COMMIT");
+	ret = state_step_once(st, s, "record failure");
 	if (!ret)
-		goto out;
-rollback:
-	sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL);
+		ret = record_error(st, it->dest_id, status_text, now, 1);
+	ret = state_end(st, ret);
 out:
 	pthread_mutex_unlock(&st->lock);
 	return ret;
@@ -360,7 +331,7 @@ int queue_release(struct state *st, int64_t id)
 					    "AND state = 'uploading'");
 	if (s)
 		sqlite3_bind_int64(s, 1, id);
-	int ret = step_done(st, s, "release upload");
+	int ret = state_step_once(st, s, "release upload");
 	pthread_mutex_unlock(&st->lock);
 	return ret;
 }
@@ -385,7 +356,7 @@ int queue_retry_failed(struct state *st, int64_t dest_id)
 					    "state = 'failed' AND (?1 = 0 OR dest_id = ?1)");
 	if (s)
 		sqlite3_bind_int64(s, 1, dest_id);
-	int ret = step_done(st, s, "retry failed uploads");
+	int ret = state_step_once(st, s, "retry failed uploads");
 	pthread_mutex_unlock(&st->lock);
 	return ret;
 }

@@ -15,31 +15,11 @@
 #include "log.h"
 #include "state_db.h"
 
-static int finish(struct state *st, sqlite3_stmt *s, const char *what)
-{
-	int ret;
-
-	if (!s)
-		return -EIO;
-	ret = state_errno(st, sqlite3_step(s), what);
-	sqlite3_finalize(s);
-	return ret;
-}
-
 static void copy_col(sqlite3_stmt *s, int col, char *out, size_t size)
 {
 	const char *v = (const char *)sqlite3_column_text(s, col);
 
 	snprintf(out, size, "%s", v ? v : "");
-}
-
-/* Ends a transaction: COMMIT when ret is 0, else ROLLBACK; returns ret. */
-static int end_tx(struct state *st, int ret)
-{
-	if (!ret)
-		return state_exec(st, "COMMIT");
-	sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL);
-	return ret;
 }
 
 int runs_start(struct state *st, const struct runs_new *v, size_t n, int64_t now)
@@ -55,7 +35,7 @@ int runs_start(struct state *st, const struct runs_new *v, size_t n, int64_t now
 				"last_day, created_at) VALUES(?1, ?2, ?3, ?4, ?5, ?6)");
 	clk = state_prepare(st, "UPDATE destinations SET next_run_at = ?2 WHERE id = ?1");
 	if (!ins || !clk) {
-		ret = end_tx(st, -EIO);
+		ret = state_end(st, -EIO);
 		goto out;
 	}
 	for (size_t i = 0; i < n && !ret; i++) {
@@ -76,7 +56,7 @@ int runs_start(struct state *st, const struct runs_new *v, size_t n, int64_t now
 			ret = state_errno(st, sqlite3_step(clk), "move clock");
 		}
 	}
-	ret = end_tx(st, ret);
+	ret = state_end(st, ret);
 out:
 	sqlite3_finalize(ins);
 	sqlite3_finalize(clk);
@@ -165,7 +145,7 @@ int runs_enumerated(struct state *st, int64_t id, int64_t files, uint64_t bytes,
 		if (error)
 			state_bind_text(s, 5, error);
 	}
-	int ret = finish(st, s, "record run");
+	int ret = state_step_once(st, s, "record run");
 	pthread_mutex_unlock(&st->lock);
 	return ret;
 }
@@ -230,7 +210,7 @@ static int finish_one(struct state *st, sqlite3_stmt *row, int64_t now,
 		state_bind_text(s, 2, result);
 		sqlite3_bind_int64(s, 3, now);
 	}
-	ret = finish(st, s, "finish run");
+	ret = state_step_once(st, s, "finish run");
 	if (ret)
 		return ret;
 	int ok = strcmp(result, "ok") == 0;
@@ -268,7 +248,7 @@ static int finish_one(struct state *st, sqlite3_stmt *row, int64_t now,
 			sqlite3_bind_int64(s, 1, dest_id);
 			state_bind_text(s, 2, reason);
 		}
-		ret = finish(st, s, "pause destination");
+		ret = state_step_once(st, s, "pause destination");
 		f->auto_paused = 1;
 	}
 	return ret;
@@ -301,7 +281,7 @@ static int finish_batch(struct state *st, int64_t now, unsigned max_failures,
 		    "FROM uploads u WHERE u.run_id = r.id AND u.state IN ('pending', "
 		    "'uploading')) ORDER BY r.id LIMIT ?1");
 	if (!s) {
-		ret = end_tx(st, -EIO);
+		ret = state_end(st, -EIO);
 		goto out;
 	}
 	sqlite3_bind_int(s, 1, RUNS_FINISH_BATCH);
@@ -314,7 +294,7 @@ static int finish_batch(struct state *st, int64_t now, unsigned max_failures,
 	if (!ret && rc != SQLITE_DONE && rc != SQLITE_ROW)
 		ret = state_errno(st, rc, "finish runs");
 	sqlite3_finalize(s);
-	ret = end_tx(st, ret);
+	ret = state_end(st, ret);
 	if (ret)
 		*ndone = 0;
 out:
@@ -356,7 +336,7 @@ int runs_set_paused(struct state *st, int64_t dest_id, int paused, const char *r
 		sqlite3_bind_int64(s, 4, next_run_at);
 		sqlite3_bind_int64(s, 5, covered_day);
 	}
-	int ret = finish(st, s, "pause or resume");
+	int ret = state_step_once(st, s, "pause or resume");
 	pthread_mutex_unlock(&st->lock);
 	return ret;
 }
@@ -370,7 +350,7 @@ int runs_set_clock(struct state *st, int64_t dest_id, int64_t next_run_at)
 		sqlite3_bind_int64(s, 1, dest_id);
 		sqlite3_bind_int64(s, 2, next_run_at);
 	}
-	int ret = finish(st, s, "set clock");
+	int ret = state_step_once(st, s, "set clock");
 	pthread_mutex_unlock(&st->lock);
 	return ret;
 }

@@ -252,6 +252,26 @@ int state_exec(struct state *st, const char *sql)
 	return state_errno(st, sqlite3_exec(st->db, sql, NULL, NULL, NULL), sql);
 }
 
+int state_step_once(struct state *st, sqlite3_stmt *s, const char *what)
+{
+	int ret;
+
+	if (!s)
+		return -EIO;
+	ret = state_errno(st, sqlite3_step(s), what);
+	sqlite3_finalize(s);
+	return ret;
+}
+
+int state_end(struct state *st, int ret)
+{
+	if (!ret)
+		ret = state_exec(st, "COMMIT");
+	if (ret)
+		sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL);
+	return ret;
+}
+
 int state_meta_get(struct state *st, const char *key, struct buf *value)
 {
 	int ret;
@@ -454,11 +474,9 @@ int state_settings_apply(struct state *st, int64_t dest_id,
 	set = state_prepare(st, "INSERT OR REPLACE INTO settings(dest_id, key, value) "
 			  "VALUES(?1, ?2, ?3)");
 	del = state_prepare(st, "DELETE FROM settings WHERE dest_id = ?1 AND key = ?2");
-	if (!set || !del) {
+	if (!set || !del)
 		ret = -EIO;
-		goto rollback;
-	}
-	for (size_t i = 0; i < n; i++) {
+	for (size_t i = 0; i < n && !ret; i++) {
 		sqlite3_stmt *s = changes[i].clear ? del : set;
 		sqlite3_reset(s);
 		sqlite3_bind_int64(s, 1, dest_id);
@@ -467,14 +485,8 @@ int state_settings_apply(struct state *st, int64_t dest_id,
 			sqlite3_bind_blob(s, 3, changes[i].value, (int)changes[i].len,
 					  SQLITE_STATIC);
 		ret = state_errno(st, sqlite3_step(s), "write settings");
-		if (ret)
-			goto rollback;
 	}
-	ret = state_exec(st, "COMMIT");
-	if (!ret)
-		goto out;
-rollback:
-	sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL);
+	ret = state_end(st, ret);
 out:
 	sqlite3_finalize(set);
 	sqlite3_finalize(del);

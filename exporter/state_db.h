@@ -28,4 +28,13 @@ void state_bind_text(sqlite3_stmt *s, int i, const char *v);
 /* Runs a statement without results: 0 or a negative errno. */
 int state_exec(struct state *st, const char *sql);
 
+/* Steps a prepared statement once and finalizes it; NULL (a failed prepare) is -EIO. */
+int state_step_once(struct state *st, sqlite3_stmt *s, const char *what);
+
+/*
+ * Ends the transaction begun with BEGIN IMMEDIATE: COMMIT when ret is 0,
+ * ROLLBACK otherwise (or when the commit fails).  Returns the outcome.
+ */
+int state_end(struct state *st, int ret);
+
 #endif
