@@ -133,3 +133,15 @@ char *buf_detach(struct buf *b, size_t *len)
 	b->alloc = 0;
 	return p;
 }
+
+void buf_hex(char *out, const void *in, size_t len)
+{
+	static const char digits[] = "0123456789abcdef";
+	const unsigned char *p = in;
+
+	for (size_t i = 0; i < len; i++) {
+		out[2 * i] = digits[p[i] >> 4];
+		out[2 * i + 1] = digits[p[i] & 0xf];
+	}
+	out[2 * len] = '\0';
+}

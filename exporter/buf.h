@@ -49,6 +49,12 @@ const char *buf_str(const struct buf *b);
  */
 char *buf_detach(struct buf *b, size_t *len);
 
+/*
+ * Writes len bytes of in as lowercase hex into out, which holds 2 * len + 1
+ * bytes (NUL-terminated).  For digests: SHA-256, MD5, signatures.
+ */
+void buf_hex(char *out, const void *in, size_t len);
+
 /* Wipes the contents with OPENSSL_cleanse-like care, then releases. */
 void buf_release_secret(struct buf *b);
 

@@ -13,13 +13,6 @@
 #include "log.h"
 #include "state_db.h"
 
-static void copy_col(sqlite3_stmt *s, int col, char *out, size_t size)
-{
-	const char *v = (const char *)sqlite3_column_text(s, col);
-
-	snprintf(out, size, "%s", v ? v : "");
-}
-
 static int ledger_has(struct state *st, int64_t dest_id, const char *bucket,
 		      const char *object_key, const char *sha256)
 {
@@ -158,10 +151,10 @@ int queue_claim(struct state *st, int64_t now_ms, struct queue_item *it)
 	if (rc == SQLITE_ROW) {
 		it->id = sqlite3_column_int64(s, 0);
 		it->dest_id = sqlite3_column_int64(s, 1);
-		copy_col(s, 2, it->key, sizeof(it->key));
-		copy_col(s, 3, it->sha256, sizeof(it->sha256));
+		state_column_text(s, 2, it->key, sizeof(it->key));
+		state_column_text(s, 3, it->sha256, sizeof(it->sha256));
 		it->size = (uint64_t)sqlite3_column_int64(s, 4);
-		copy_col(s, 5, it->content_type, sizeof(it->content_type));
+		state_column_text(s, 5, it->content_type, sizeof(it->content_type));
 		it->attempts = sqlite3_column_int(s, 6);
 		it->manual = sqlite3_column_int(s, 7);
 		it->run_id = sqlite3_column_int64(s, 8);
@@ -478,8 +471,8 @@ int queue_lookup(struct state *st, int64_t dest_id, const char *key, const char 
 		state_bind_text(s, 3, sha256);
 		int rc = sqlite3_step(s);
 		if (rc == SQLITE_ROW) {
-			copy_col(s, 0, out->state, sizeof(out->state));
-			copy_col(s, 1, out->etag, sizeof(out->etag));
+			state_column_text(s, 0, out->state, sizeof(out->state));
+			state_column_text(s, 1, out->etag, sizeof(out->etag));
 			out->uploaded_at = sqlite3_column_int64(s, 2);
 			ret = 0;
 		} else {

@@ -15,13 +15,6 @@
 #include "log.h"
 #include "state_db.h"
 
-static void copy_col(sqlite3_stmt *s, int col, char *out, size_t size)
-{
-	const char *v = (const char *)sqlite3_column_text(s, col);
-
-	snprintf(out, size, "%s", v ? v : "");
-}
-
 int runs_start(struct state *st, const struct runs_new *v, size_t n, int64_t now)
 {
 	sqlite3_stmt *ins = NULL, *clk = NULL;
@@ -86,7 +79,7 @@ int runs_list_due(struct state *st, int64_t now,
 		d.dest_id = sqlite3_column_int64(s, 0);
 		d.next_run_at = sqlite3_column_int64(s, 1);
 		d.last_sched_day = sqlite3_column_int64(s, 2);
-		copy_col(s, 3, d.schedule, sizeof(d.schedule));
+		state_column_text(s, 3, d.schedule, sizeof(d.schedule));
 		ret = fn(ctx, &d);
 		if (ret)
 			break;
@@ -117,8 +110,8 @@ int runs_claim(struct state *st, int64_t now, struct runs_item *it)
 	if (rc == SQLITE_ROW) {
 		it->id = sqlite3_column_int64(s, 0);
 		it->dest_id = sqlite3_column_int64(s, 1);
-		copy_col(s, 2, it->trigger, sizeof(it->trigger));
-		copy_col(s, 3, it->period, sizeof(it->period));
+		state_column_text(s, 2, it->trigger, sizeof(it->trigger));
+		state_column_text(s, 3, it->period, sizeof(it->period));
 		rc = sqlite3_step(s);
 		ret = rc == SQLITE_DONE ? 0 : state_errno(st, rc, "claim run");
 	} else {
@@ -372,7 +365,7 @@ int runs_dest_get(struct state *st, int64_t dest_id, struct runs_dest *out)
 			out->last_sched_day = sqlite3_column_int64(s, 1);
 			out->failures = sqlite3_column_int(s, 2);
 			out->paused = sqlite3_column_int(s, 3);
-			copy_col(s, 4, out->pause_reason, sizeof(out->pause_reason));
+			state_column_text(s, 4, out->pause_reason, sizeof(out->pause_reason));
 			ret = 0;
 		} else {
 			ret = rc == SQLITE_DONE ? -ENOENT : state_errno(st, rc, "read");

@@ -113,17 +113,6 @@ struct s3_request {
 	int error_in_body;        /* a 200 may carry <Error> (CompleteMultipartUpload) */
 };
 
-static const char hex_digits[] = "0123456789abcdef";
-
-static void hex_encode(const unsigned char *in, size_t len, char *out)
-{
-	for (size_t i = 0; i < len; i++) {
-		out[2 * i] = hex_digits[in[i] >> 4];
-		out[2 * i + 1] = hex_digits[in[i] & 0xf];
-	}
-	out[2 * len] = '\0';
-}
-
 /* ------------------------------------------------------------- client */
 
 struct s3_client *s3_client_new(const struct s3_options *opts)
@@ -365,7 +354,7 @@ static int hash_part(struct upload *u, struct http_client *h, unsigned index,
 	if (!EVP_DigestFinal_ex(md5, p->md5, NULL) || !EVP_DigestFinal_ex(sha, digest, NULL))
 		goto out;
 	EVP_EncodeBlock((unsigned char *)p->md5_b64, p->md5, MD5_BYTES);
-	hex_encode(digest, SHA256_BYTES, p->sha256);
+	buf_hex(p->sha256, digest, SHA256_BYTES);
 	ret = 0;
 out:
 	if (ret == -EIO && !err->message[0])
@@ -401,7 +390,7 @@ static int hash_whole(struct upload *u, struct s3_error *err)
 			ret = EVP_DigestFinal_ex(sha, digest, NULL) ? 0 : -EIO;
 	}
 	if (!ret) {
-		hex_encode(digest, SHA256_BYTES, hex);
+		buf_hex(hex, digest, SHA256_BYTES);
 		ret = check_sha256(u, hex, err);
 	}
 	if (ret == -EIO && !err->message[0])
@@ -556,7 +545,7 @@ static int put_single(struct upload *u, char etag[128], struct s3_error *err)
 	/* One attempt: the caller's queue retries with its own backoff. */
 	int ret = send_once(u, u->c->http, &r, &resp, err);
 	if (ret == 0) {
-		hex_encode(p->md5, MD5_BYTES, md5_hex);
+		buf_hex(md5_hex, p->md5, MD5_BYTES);
 		set_etag(etag, resp.etag, md5_hex);
 	}
 	http_response_release(&resp);
@@ -588,7 +577,7 @@ static int upload_part(struct upload *u, struct http_client *h, unsigned index,
 		if (resp.etag[0])
 			snprintf(p->etag, sizeof(p->etag), "%s", resp.etag);
 		else
-			hex_encode(p->md5, MD5_BYTES, p->etag); /* the standard part ETag */
+			buf_hex(p->etag, p->md5, MD5_BYTES); /* the standard part ETag */
 	}
 	http_response_release(&resp);
 	buf_release(&query);
@@ -641,7 +630,7 @@ static void multipart_etag(const struct upload *u, char out[128])
 	EVP_MD_CTX_free(ctx);
 	out[0] = '\0';
 	if (ok) {
-		hex_encode(digest, MD5_BYTES, out);
+		buf_hex(out, digest, MD5_BYTES);
 		snprintf(out + 2 * MD5_BYTES, 128 - 2 * MD5_BYTES, "-%u", u->nparts);
 	}
 }

@@ -39,17 +39,6 @@ struct entry {
 	size_t order; /* position in the input: keeps repeated headers in order */
 };
 
-static const char hex_digits[] = "0123456789abcdef";
-
-static void hex_encode(const unsigned char *in, size_t len, char *out)
-{
-	for (size_t i = 0; i < len; i++) {
-		out[2 * i] = hex_digits[in[i] >> 4];
-		out[2 * i + 1] = hex_digits[in[i] & 0xf];
-	}
-	out[2 * len] = '\0';
-}
-
 static int hex_value(char c)
 {
 	if (c >= '0' && c <= '9')
@@ -154,7 +143,7 @@ int sigv4_sha256_hex(const void *data, size_t len, char out[SIGV4_SHA256_HEX_SIZ
 		out[0] = '\0';
 		return -EIO;
 	}
-	hex_encode(md, SHA256_BYTES, out);
+	buf_hex(out, md, SHA256_BYTES);
 	return 0;
 }
 
@@ -580,7 +569,7 @@ int sigv4_sign(const struct sigv4_request *req, const struct sigv4_credentials *
 	rc = hmac_sha256(key, sizeof(key), buf_str(&out->string_to_sign), mac);
 	if (rc)
 		goto out;
-	hex_encode(mac, sizeof(mac), out->signature);
+	buf_hex(out->signature, mac, sizeof(mac));
 
 	buf_addf(&out->authorization,
 		 ALGORITHM " Credential=%s/%s/%s/%s/aws4_request, SignedHeaders=%s, Signature=%s",

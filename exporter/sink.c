@@ -59,17 +59,12 @@ int sink_finish(struct sink *s, char sha256_hex[65], uint64_t *size)
 {
 	unsigned char md[EVP_MAX_MD_SIZE];
 	unsigned int mdlen = 0;
-	static const char hex[] = "0123456789abcdef";
 
 	sink_flush(s);
 	if (s->error)
 		return s->error;
 	EVP_DigestFinal_ex(s->hash, md, &mdlen);
-	for (unsigned int i = 0; i < mdlen && i < 32; i++) {
-		sha256_hex[2 * i] = hex[md[i] >> 4];
-		sha256_hex[2 * i + 1] = hex[md[i] & 15];
-	}
-	sha256_hex[64] = '\0';
+	buf_hex(sha256_hex, md, mdlen < 32 ? mdlen : 32);
 	*size = s->written;
 	return 0;
 }

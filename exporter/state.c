@@ -242,6 +242,13 @@ sqlite3_stmt *state_prepare(struct state *st, const char *sql)
 	return s;
 }
 
+void state_column_text(sqlite3_stmt *s, int col, char *out, size_t size)
+{
+	const char *v = (const char *)sqlite3_column_text(s, col);
+
+	snprintf(out, size, "%s", v ? v : "");
+}
+
 void state_bind_text(sqlite3_stmt *s, int i, const char *v)
 {
 	sqlite3_bind_text(s, i, v, -1, SQLITE_STATIC);
@@ -563,8 +570,7 @@ int state_file_get(struct state *st, const char *team, const char *date,
 	state_bind_text(s, 3, name);
 	int rc = sqlite3_step(s);
 	if (rc == SQLITE_ROW) {
-		snprintf(out->sha256, sizeof(out->sha256), "%s",
-			 (const char *)sqlite3_column_text(s, 0));
+		state_column_text(s, 0, out->sha256, sizeof(out->sha256));
 		out->size = (uint64_t)sqlite3_column_int64(s, 1);
 		out->mtime = sqlite3_column_int64(s, 2);
 		ret = 0;

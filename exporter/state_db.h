@@ -22,6 +22,9 @@ int state_errno(struct state *st, int rc, const char *what);
 /* Prepares sql on st's connection, or NULL (logged). */
 sqlite3_stmt *state_prepare(struct state *st, const char *sql);
 
+/* Copies column col of the current row as text into out ("" for NULL). */
+void state_column_text(sqlite3_stmt *s, int col, char *out, size_t size);
+
 /* Binds a borrowed string. */
 void state_bind_text(sqlite3_stmt *s, int i, const char *v);
 
