@@ -304,10 +304,8 @@ int gw_dest_view(struct gw *gw, const char *name, struct dest_view *v)
 	pthread_mutex_lock(&gw->dest_lock);
 	struct gw_dest *d = gw_dest_find(gw, name);
 	if (d) {
-		struct buf missing = BUF_INIT;
-		gw_missing_keys(d, &missing);
-		v->configured = missing.len == 0;
-		buf_release(&missing);
+		/* On every getattr: count, without building the list. */
+		v->configured = gw_missing_keys(d, NULL) == 0;
 		v->id = d->id;
 		v->created_at = d->created_at;
 		v->paused = d->paused;
@@ -932,14 +930,20 @@ int gw_file_open(struct gw *gw, const char *dest, const char *team, const char *
 }
 
 /* The required settings still missing, comma-separated; "" when complete. */
-void gw_missing_keys(struct gw_dest *d, struct buf *out)
+int gw_missing_keys(const struct gw_dest *d, struct buf *out)
 {
+	int n = 0;
+
 	for (int i = 0; config_key_at(i); i++) {
 		const struct config_key *k = config_key_at(i);
 		int set = (k->flags & CONFIG_SECRET) ? d->secret_set[i] : d->values[i] != NULL;
-		if ((k->flags & CONFIG_REQUIRED) && !set)
-			buf_addf(out, "%s%s", out->len ? ", " : "", k->name);
+		if (!(k->flags & CONFIG_REQUIRED) || set)
+			continue;
+		if (out)
+			buf_addf(out, "%s%s", n ? ", " : "", k->name);
+		n++;
 	}
+	return n;
 }
 
 static const char *const xattr_names[] = {

@@ -126,8 +126,11 @@ struct gw_dest *gw_dest_find(struct gw *gw, const char *name);
 /* The effective value of a plain setting: stored, or its default. */
 const char *gw_dest_value(const struct gw_dest *d, const char *name);
 
-/* The required settings still missing, comma-separated; "" when complete. */
-void gw_missing_keys(struct gw_dest *d, struct buf *out);
+/*
+ * How many required settings are missing; their names, comma-separated,
+ * are appended to out unless it is NULL.
+ */
+int gw_missing_keys(const struct gw_dest *d, struct buf *out);
 
 /* Copies what the tree needs of a destination: 0 or -ENOENT. */
 int gw_dest_view(struct gw *gw, const char *name, struct dest_view *v);

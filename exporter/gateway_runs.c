@@ -122,11 +122,8 @@ static struct configured *configured_table(struct gw *gw, size_t *n)
 	for (struct hmap_entry *e = hmap_next(&gw->dests, &b, NULL); t && e;
 	     e = hmap_next(&gw->dests, &b, e)) {
 		struct gw_dest *d = (struct gw_dest *)e;
-		struct buf missing = BUF_INIT;
-		gw_missing_keys(d, &missing);
 		t[i].id = d->id;
-		t[i++].ok = missing.len == 0;
-		buf_release(&missing);
+		t[i++].ok = gw_missing_keys(d, NULL) == 0;
 	}
 	pthread_mutex_unlock(&gw->dest_lock);
 	if (t)
