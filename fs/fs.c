@@ -32,16 +32,7 @@
 
 #include "buf.h"
 #include "log.h"
-
-#define FS_MAX_DEPTH 4
-
-struct fs_path {
-	int depth; /* number of components; 0 for the root */
-	char *part[FS_MAX_DEPTH];
-	char storage[4096];
-	int control; /* depth 2: which control file, or -1 */
-	int root;    /* depth 1: which hidden root file, or -1 */
-};
+#include "path.h"
 
 enum fs_handle_kind {
 	FS_DATA,
@@ -94,37 +85,6 @@ static struct fs_context *ctx(void)
 static struct gw *gw(void)
 {
 	return ctx()->gw;
-}
-
-/* Splits path; -ENOENT if it is deeper than the tree or has odd parts. */
-static int parse_path(const char *path, struct fs_path *p)
-{
-	size_t len = strlen(path);
-
-	p->depth = 0;
-	p->control = -1;
-	p->root = -1;
-	if (len >= sizeof(p->storage) || path[0] != '/')
-		return -ENOENT;
-	memcpy(p->storage, path, len + 1);
-	char *s = p->storage + 1;
-	while (*s) {
-		char *slash = strchr(s, '/');
-		if (slash)
-			*slash = '\0';
-		if (!*s || strcmp(s, ".") == 0 || strcmp(s, "..") == 0 ||
-		    p->depth == FS_MAX_DEPTH)
-			return -ENOENT;
-		p->part[p->depth++] = s;
-		if (!slash)
-			break;
-		s = slash + 1;
-	}
-	if (p->depth == 2)
-		p->control = gw_control_find(p->part[1]);
-	if (p->depth == 1)
-		p->root = gw_root_find(p->part[0]);
-	return 0;
 }
 
 static struct gw_caller caller(void)
@@ -197,7 +157,7 @@ static int fs_getattr(const char *path, struct stat *st, struct fuse_file_info *
 	int ret;
 
 	(void)fi;
-	ret = parse_path(path, &p);
+	ret = fs_path_parse(path, &p);
 	if (!ret)
 		ret = stat_path(&p, &a);
 	if (!ret)
@@ -245,7 +205,7 @@ static int fs_readdir(const char *path, void *buf, fuse_fill_dir_t filler, off_t
 
 	(void)off;
 	(void)fi;
-	ret = parse_path(path, &p);
+	ret = fs_path_parse(path, &p);
 	if (ret)
 		return ret;
 	filler(buf, ".", NULL, 0, 0);
@@ -276,7 +236,7 @@ static int fs_mkdir(const char *path, mode_t mode)
 	int ret;
 
 	(void)mode;
-	ret = parse_path(path, &p);
+	ret = fs_path_parse(path, &p);
 	if (ret)
 		return ret;
 	if (p.depth != 1)
@@ -290,7 +250,7 @@ static int fs_rmdir(const char *path)
 	struct gw_caller who = caller();
 	int ret;
 
-	ret = parse_path(path, &p);
+	ret = fs_path_parse(path, &p);
 	if (ret)
 		return ret;
 	if (p.depth != 1)
@@ -458,7 +418,7 @@ static int fs_open(const char *path, struct fuse_file_info *fi)
 	struct gw_attr a;
 	int fd = -1, ret;
 
-	ret = parse_path(path, &p);
+	ret = fs_path_parse(path, &p);
 	if (ret)
 		return ret;
 	if (p.depth == 1 && p.root >= 0)
@@ -632,7 +592,7 @@ static int fs_truncate(const char *path, off_t size, struct fuse_file_info *fi)
 	int ret;
 
 	(void)fi;
-	ret = parse_path(path, &p);
+	ret = fs_path_parse(path, &p);
 	if (ret)
 		return ret;
 	/* O_TRUNC on a control file: the input replaces nothing, so accept it. */
@@ -658,7 +618,7 @@ static int fs_utimens(const char *path, const struct timespec tv[2],
 	int ret;
 
 	(void)tv;
-	ret = parse_path(path, &p);
+	ret = fs_path_parse(path, &p);
 	if (!ret)
 		ret = stat_path(&p, &a);
 	if (ret)
@@ -688,7 +648,7 @@ static int fs_unlink(const char *path)
 {
 	struct fs_path p;
 	struct gw_attr a;
-	int ret = parse_path(path, &p);
+	int ret = fs_path_parse(path, &p);
 
 	if (!ret)
 		ret = stat_path(&p, &a);
@@ -756,7 +716,7 @@ static int fs_getxattr(const char *path, const char *name, char *value, size_t s
 {
 	struct fs_path p;
 	struct buf v = BUF_INIT;
-	int ret = parse_path(path, &p);
+	int ret = fs_path_parse(path, &p);
 
 	if (ret)
 		return ret;
@@ -800,7 +760,7 @@ static int fs_listxattr(const char *path, char *list, size_t size)
 	struct fs_path p;
 	struct gw_attr a;
 	struct xattr_list l = {list, size, 0};
-	int ret = parse_path(path, &p);
+	int ret = fs_path_parse(path, &p);
 
 	if (ret)
 		return ret;
