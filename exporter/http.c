@@ -183,11 +183,8 @@ static void header_value(const char *v, size_t len, char *out, size_t size)
 	out[len] = '\0';
 }
 
-static size_t read_header(char *line, size_t size, size_t nmemb, void *arg)
+void http_parse_header_line(const char *line, size_t len, struct http_response *r)
 {
-	struct transfer *t = arg;
-	struct http_response *r = t->resp;
-	size_t n = size * nmemb;
 	static const struct {
 		const char *name;
 		size_t offset, size;
@@ -201,19 +198,27 @@ static size_t read_header(char *line, size_t size, size_t nmemb, void *arg)
 	};
 
 	/* A new status line ("100 Continue", then the real one): start afresh. */
-	if (n >= 5 && strncmp(line, "HTTP/", 5) == 0) {
+	if (len >= 5 && strncmp(line, "HTTP/", 5) == 0) {
 		r->etag[0] = r->request_id[0] = r->bucket_region[0] = r->location[0] = '\0';
-		return n;
+		return;
 	}
-	const char *colon = memchr(line, ':', n);
+	const char *colon = memchr(line, ':', len);
 	if (!colon)
-		return n;
+		return;
 	size_t name_len = (size_t)(colon - line);
 	for (size_t i = 0; i < sizeof(wanted) / sizeof(wanted[0]); i++)
 		if (strlen(wanted[i].name) == name_len &&
 		    strncasecmp(line, wanted[i].name, name_len) == 0)
-			header_value(colon + 1, n - name_len - 1, (char *)r + wanted[i].offset,
+			header_value(colon + 1, len - name_len - 1, (char *)r + wanted[i].offset,
 				     wanted[i].size);
+}
+
+static size_t read_header(char *line, size_t size, size_t nmemb, void *arg)
+{
+	struct transfer *t = arg;
+	size_t n = size * nmemb;
+
+	http_parse_header_line(line, n, t->resp);
 	return n;
 }
 
