@@ -24,15 +24,39 @@ void buf_release(struct buf *b)
 	b->alloc = 0;
 }
 
+void wipe_bytes(void *p, size_t len)
+{
+	/* volatile keeps the compiler from dropping the stores */
+	volatile unsigned char *v = p;
+	while (len--)
+		*v++ = 0;
+}
+
 void buf_release_secret(struct buf *b)
 {
-	if (b->data) {
-		/* volatile keeps the compiler from dropping the wipe */
-		volatile char *p = b->data;
-		for (size_t i = 0; i < b->alloc; i++)
-			p[i] = 0;
-	}
+	if (b->data)
+		wipe_bytes(b->data, b->alloc);
 	buf_release(b);
+}
+
+void buf_reset_secret(struct buf *b)
+{
+	if (b->data)
+		wipe_bytes(b->data, b->alloc);
+	buf_setlen(b, 0);
+}
+
+void buf_add_secret(struct buf *b, const void *data, size_t len)
+{
+	if (b->len + len + 1 > b->alloc && b->alloc) {
+		/* realloc could free the old block as it is: move it by hand. */
+		struct buf bigger = BUF_INIT;
+		buf_grow(&bigger, b->len + len);
+		buf_add(&bigger, b->data, b->len);
+		buf_release_secret(b);
+		*b = bigger;
+	}
+	buf_add(b, data, len);
 }
 
 void buf_reset(struct buf *b)

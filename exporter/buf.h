@@ -58,4 +58,16 @@ void buf_hex(char *out, const void *in, size_t len);
 /* Wipes the contents with OPENSSL_cleanse-like care, then releases. */
 void buf_release_secret(struct buf *b);
 
+/* Wipes the contents and empties the buffer, keeping its memory. */
+void buf_reset_secret(struct buf *b);
+
+/*
+ * buf_add for text that may hold a secret: when the buffer must grow, the
+ * old block is wiped before it is freed, so no stale copy is left behind.
+ */
+void buf_add_secret(struct buf *b, const void *data, size_t len);
+
+/* Zeroes len bytes at p in a way the compiler cannot drop. */
+void wipe_bytes(void *p, size_t len);
+
 #endif

@@ -350,11 +350,8 @@ const struct config_key *config_key_at(int i)
 
 static void wipe(char *s)
 {
-	if (!s)
-		return;
-	volatile char *p = s;
-	while (*p)
-		*p++ = 0;
+	if (s)
+		wipe_bytes(s, strlen(s));
 }
 
 void config_input_release(struct config_input *in)

@@ -349,11 +349,8 @@ static int header_ok(const struct http_header *h)
 /* The header lines carry the Authorization and maybe a session token. */
 static void free_headers(struct curl_slist *list)
 {
-	for (struct curl_slist *l = list; l; l = l->next) {
-		volatile char *p = l->data;
-		while (*p)
-			*p++ = '\0';
-	}
+	for (struct curl_slist *l = list; l; l = l->next)
+		wipe_bytes(l->data, strlen(l->data));
 	curl_slist_free_all(list);
 }
 

@@ -19,6 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -174,12 +175,42 @@ int state_lock(const char *path, struct buf *err)
 	return fd;
 }
 
+/*
+ * The state database holds encrypted secrets, the history and the audit
+ * log: it is created 0600 whatever the umask (SQLite would create it 0644
+ * and gives its -wal and -shm files the database's mode), and one left
+ * readable by others by an older version is made private.
+ */
+static int make_private(const char *path, struct buf *err)
+{
+	struct stat sb;
+	int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+
+	if (fd < 0) {
+		int e = errno;
+		buf_addf(err, "cannot open state database '%s': %s", path, strerror(e));
+		return -e;
+	}
+	if (fstat(fd, &sb) == 0 && (sb.st_mode & 077)) {
+		if (fchmod(fd, sb.st_mode & 0700) == 0)
+			log_warn("state database '%s' was readable by others; made it 0600",
+				 path);
+		else
+			log_warn("state database '%s' is readable by others and cannot be "
+				 "made private: %s", path, strerror(errno));
+	}
+	close(fd);
+	return 0;
+}
+
 int state_open(const char *path, struct state **out, struct buf *err)
 {
-	struct state *st = calloc(1, sizeof(*st));
 	char *msg = NULL;
-	int ret = 0;
+	int ret = make_private(path, err);
 
+	if (ret)
+		return ret;
+	struct state *st = calloc(1, sizeof(*st));
 	if (!st)
 		return -ENOMEM;
 	pthread_mutex_init(&st->lock, NULL);

@@ -291,7 +291,7 @@ static void handle_free(struct fs_handle *h)
 	if (h->fd >= 0)
 		close(h->fd);
 	buf_release(&h->data);
-	buf_release(&h->input);
+	buf_release_secret(&h->input);
 	pthread_mutex_destroy(&h->lock);
 	free(h);
 }
@@ -509,8 +509,14 @@ static int fs_write(const char *path, const char *data, size_t size, off_t off,
 		h->failed = 1;
 		goto out;
 	}
-	/* Input is appended in arrival order whatever the offset (O_APPEND-like). */
-	buf_add(&h->input, data, size);
+	/*
+	 * Input is appended in arrival order whatever the offset (O_APPEND-like).
+	 * It may carry a secret (.config): it is kept only in h->input, wiped
+	 * when used, and wiped in libfuse's request buffer too, which nothing
+	 * reads after this handler returns (a WRITE's reply is its size).
+	 */
+	buf_add_secret(&h->input, data, size);
+	wipe_bytes((void *)data, size);
 	h->wrote = 1;
 	ret = gw_control_check(gw(), h->dest, h->control, h->input.data, h->input.len);
 	if (ret) {
@@ -541,10 +547,10 @@ static int fs_flush(const char *path, struct fuse_file_info *fi)
 		 * .status.  (.run-now must wait for its input: see fs_release.)
 		 */
 		h->acted = 1;
-		buf_reset(&h->input);
+		buf_reset_secret(&h->input);
 		ret = gw_control_touch(gw(), h->dest, h->control, &who);
 	} else if (h->control == GW_PAUSE || h->control == GW_RESUME) {
-		buf_reset(&h->input);
+		buf_reset_secret(&h->input);
 	} else if (h->failed) {
 		ret = -EINVAL;
 	} else if (h->input.len) {
@@ -557,7 +563,7 @@ static int fs_flush(const char *path, struct fuse_file_info *fi)
 				       h->input.len, &who);
 		if (ret)
 			h->failed = 1;
-		buf_reset(&h->input);
+		buf_reset_secret(&h->input);
 	}
 	pthread_mutex_unlock(&h->lock);
 	return ret;

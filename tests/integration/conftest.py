@@ -24,7 +24,7 @@ import time
 import pytest
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-SANITIZER_MARKS = ("AddressSanitizer", "LeakSanitizer", "runtime error:")
+SANITIZER_MARKS = ("AddressSanitizer", "LeakSanitizer", "ThreadSanitizer", "runtime error:")
 MOUNT_TIMEOUT = 10.0
 EXIT_TIMEOUT = 10.0
 
@@ -87,6 +87,27 @@ def make_source(path, websites, rows):
     with db:
         db.executemany("INSERT INTO websites VALUES (?,?,?)", websites)
         db.executemany("INSERT INTO analytics_daily VALUES (?,?,?,?,?,?,?)", rows)
+    db.close()
+    return path
+
+
+def days_source(path, teams, websites, days, first="2020-01-01"):
+    """A source of many small files, generated in SQLite: for each team (one
+    id or a list), `websites` websites with one row each for `days` days
+    from `first`, so len(teams) x days files of `websites` rows."""
+    teams = [teams] if isinstance(teams, str) else list(teams)
+    make_source(path, [(f"w{i:06d}", team, f"w{i}.example")
+                       for i, team in enumerate(t for t in teams for _ in range(websites))],
+                [])
+    db = sqlite3.connect(path)
+    with db:
+        db.execute(
+            "WITH RECURSIVE d(n) AS (SELECT 0 UNION ALL SELECT n + 1 FROM d WHERE n + 1 < ?) "
+            "INSERT INTO analytics_daily SELECT w.website_id, date(?, '+' || d.n || ' days'), "
+            "(d.n * 7 + w.rowid) % 100000, (d.n * 3 + w.rowid) % 50000, "
+            "(d.n * 11 + w.rowid) % 200000, ((d.n * 7919 + w.rowid) % 1000003) / 1000003.0, "
+            "((d.n * 104729 + w.rowid) % 10000019) / 101.0 FROM websites w, d",
+            (days, first))
     db.close()
     return path
 
@@ -240,7 +261,9 @@ class Mount:
                 cur = f.read()
         return self.stderr_all + cur
 
-    def start(self):
+    def start(self, wait=True):
+        """Starts the daemon; waits for the mount unless wait is False (to
+        kill it while it is still starting)."""
         if not os.path.exists(self.binary):
             pytest.fail(f"daemon binary '{self.binary}' does not exist: build it "
                         "(ninja -C build) or set WAREHOUSEFS_BIN")
@@ -252,6 +275,8 @@ class Mount:
         with open(self.stderr_log, "wb") as err:
             self.proc = subprocess.Popen(self.argv(), stdin=subprocess.DEVNULL,
                                          stdout=err, stderr=err)
+        if not wait:
+            return self
         deadline = time.monotonic() + MOUNT_TIMEOUT
         while not os.path.ismount(self.mnt):
             if self.proc.poll() is not None:
@@ -291,6 +316,23 @@ class Mount:
         if problems:
             raise DaemonError("; ".join(problems) + "\nstderr:\n" + self.stderr)
         return rc
+
+    def kill(self):
+        """kill -9: the daemon dies at once, whatever it was doing, and its
+        dead mount is cleaned up as an administrator would do it (the kernel
+        keeps a mount whose daemon died until it is unmounted)."""
+        if not self.proc:
+            return
+        proc, self.proc = self.proc, None
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+        subprocess.run(["fusermount3", "-u", self.mnt], capture_output=True)
+        if os.path.ismount(self.mnt):
+            subprocess.run(["fusermount3", "-u", "-z", self.mnt], capture_output=True)
+        assert not os.path.ismount(self.mnt), f"cannot unmount the dead mount {self.mnt}"
+        with open(self.stderr_log, encoding="utf-8", errors="replace") as f:
+            self.stderr_all += f.read()
+        self.stderr_log = None
 
     def remount(self):
         rc = self.stop()
@@ -354,6 +396,27 @@ def wait_for(predicate, timeout=5.0, what="condition"):
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out after {timeout} s waiting for {what}")
         time.sleep(0.05)
+
+
+def cat(path, timeout):
+    """Reads path with cat(1) in a child process, so that a read that never
+    returns fails the test instead of hanging it."""
+    try:
+        return subprocess.run(["cat", path], capture_output=True, timeout=timeout,
+                              stdin=subprocess.DEVNULL)
+    except subprocess.TimeoutExpired:
+        raise AssertionError(f"reading '{path}' did not return within {timeout} s")
+
+
+def sync(m, dest, timeout=120):
+    """Reads NAME/.sync: it must succeed and say synced = yes."""
+    p = cat(m.path(dest, ".sync"), timeout)
+    assert p.returncode == 0, (f".sync of '{dest}' failed: {p.stderr.decode().strip()}\n"
+                               f".status:\n{read_text(m.path(dest, '.status'))}\n"
+                               f"stderr:\n{m.stderr[-4000:]}")
+    report = parse_kv(p.stdout.decode())
+    assert report["synced"] == "yes", report
+    return report
 
 
 @pytest.fixture
