@@ -320,12 +320,13 @@ class Mount:
     def kill(self):
         """kill -9: the daemon dies at once, whatever it was doing, and its
         dead mount is cleaned up as an administrator would do it (the kernel
-        keeps a mount whose daemon died until it is unmounted)."""
+        keeps a mount whose daemon died until it is unmounted).  Returns the
+        exit status: -9, unless the daemon had already exited by itself."""
         if not self.proc:
-            return
+            return None
         proc, self.proc = self.proc, None
         proc.send_signal(signal.SIGKILL)
-        proc.wait()
+        rc = proc.wait()
         subprocess.run(["fusermount3", "-u", self.mnt], capture_output=True)
         if os.path.ismount(self.mnt):
             subprocess.run(["fusermount3", "-u", "-z", self.mnt], capture_output=True)
@@ -333,6 +334,7 @@ class Mount:
         with open(self.stderr_log, encoding="utf-8", errors="replace") as f:
             self.stderr_all += f.read()
         self.stderr_log = None
+        return rc
 
     def remount(self):
         rc = self.stop()

@@ -4,7 +4,7 @@ look at what landed in its bucket.
 
 In a test module:
 
-    from rgw_fixture import rgw  # noqa: F401  (the module-scoped fixture)
+    from rgw_fixture import rgw, no_proxy  # noqa: F401  (fixtures)
 
     def test_x(rgw):
         rgw.endpoint, rgw.bucket, rgw.access_key, rgw.secret_key, rgw.port
@@ -14,6 +14,9 @@ In a test module:
         rgw.put_error("k", secret_key="wrong")   (403, "SignatureDoesNotMatch", "")
         rgw.stop_gateway()            radosgw down, mon + OSD + objects kept
         rgw.start_gateway()           up again on the same port
+
+    settings(rgw, "prefix/")          a destination's .config for this store
+    FAST_SYNC                         mount options: quick retries
 
 The cluster lives under a short directory in /tmp (unix socket paths are
 short: rgw.sh refuses more than 80 characters) and is stopped, and the
@@ -35,6 +38,30 @@ sys.path.insert(0, os.path.join(REPO, "tests", "s3"))
 import s3  # noqa: E402  (tests/s3/s3.py)
 
 START_TIMEOUT = 180
+
+# Fast retries for mounts that upload to it (see fs/main.c --help).
+FAST_SYNC = {"retry_base_ms": "100", "retry_max_ms": "500", "connect_timeout_ms": "2000"}
+
+
+def settings(rgw, prefix, **over):
+    """A full destination configuration for the module's radosgw."""
+    s = {"bucket": rgw.bucket, "endpoint": rgw.endpoint, "region": "us-east-1",
+         "prefix": prefix, "access_key_id": rgw.access_key,
+         "secret_access_key": rgw.secret_key}
+    s.update(over)
+    return s
+
+
+@pytest.fixture(autouse=True)
+def no_proxy(monkeypatch):
+    """Test traffic goes straight to loopback, whatever the environment says:
+    the daemon (libcurl) and botocore inherit this environment.  Autouse in
+    every module that imports it."""
+    for k in list(os.environ):
+        if k.lower() in ("http_proxy", "https_proxy", "all_proxy"):
+            monkeypatch.delenv(k)
+    monkeypatch.setenv("no_proxy", "*")
+    monkeypatch.setenv("NO_PROXY", "*")
 
 
 class RGW:

@@ -35,9 +35,9 @@ from unittest import mock
 
 import pytest
 
-from conftest import (TEAM_A, TEAM_B, TEAM_U, daemon_binary, expected_csv, make_source,
-                      parse_kv, read_bytes, read_text, wait_for)
-from rgw_fixture import rgw  # noqa: F401  (module-scoped radosgw fixture)
+from conftest import (TEAM_A, TEAM_B, TEAM_U, cat, daemon_binary, days_source, expected_csv,
+                      make_source, parse_kv, read_bytes, read_text, sync, wait_for)
+from rgw_fixture import FAST_SYNC, no_proxy, rgw, settings  # noqa: F401  (fixtures)
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 MIB = 1024 * 1024
@@ -46,21 +46,8 @@ ISO8601 = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$")
 RETRYING = re.compile(r" warning: upload of '(.*)' failed \(attempt \d+\): .*; retrying in ")
 UPLOADED = re.compile(r" info: uploaded s3://([^/]+)/(.*) \((\d+) bytes, etag (\S*)\)$")
 
-# Fast retries for every mount of this module (see fs/main.c --help).
-FAST_SYNC = {"retry_base_ms": "100", "retry_max_ms": "500", "connect_timeout_ms": "2000"}
 # A daemon asked to stop with uploads pending must be gone this fast.
 EXIT_SECONDS = 5.0
-
-
-@pytest.fixture(autouse=True)
-def no_proxy(monkeypatch):
-    """Test traffic goes straight to loopback, whatever the environment says:
-    the daemon (libcurl) and botocore inherit this environment."""
-    for k in list(os.environ):
-        if k.lower() in ("http_proxy", "https_proxy", "all_proxy"):
-            monkeypatch.delenv(k)
-    monkeypatch.setenv("no_proxy", "*")
-    monkeypatch.setenv("NO_PROXY", "*")
 
 
 # ------------------------------------------------------------------ helpers
@@ -71,38 +58,8 @@ def start(mount_factory, source, **options):
     return mount_factory(source, **opts)
 
 
-def settings(rgw, prefix, **over):
-    """A full destination configuration for the module's radosgw."""
-    s = {"bucket": rgw.bucket, "endpoint": rgw.endpoint, "region": "us-east-1",
-         "prefix": prefix, "access_key_id": rgw.access_key,
-         "secret_access_key": rgw.secret_key}
-    s.update(over)
-    return s
-
-
 def status(m, dest):
     return parse_kv(read_text(m.path(dest, ".status")))
-
-
-def cat(path, timeout):
-    """Reads path with cat(1) in a child process, so that a read that never
-    returns fails the test instead of hanging it."""
-    try:
-        return subprocess.run(["cat", path], capture_output=True, timeout=timeout,
-                              stdin=subprocess.DEVNULL)
-    except subprocess.TimeoutExpired:
-        raise AssertionError(f"reading '{path}' did not return within {timeout} s")
-
-
-def sync(m, dest, timeout=120):
-    """Reads NAME/.sync: it must succeed and say synced = yes."""
-    p = cat(m.path(dest, ".sync"), timeout)
-    assert p.returncode == 0, (f".sync of '{dest}' failed: {p.stderr.decode().strip()}\n"
-                               f".status:\n{read_text(m.path(dest, '.status'))}\n"
-                               f"stderr:\n{m.stderr[-4000:]}")
-    report = parse_kv(p.stdout.decode())
-    assert report["synced"] == "yes", report
-    return report
 
 
 def sync_fails(m, dest, timeout=60):
@@ -173,30 +130,6 @@ def state_counts(m, dest):
     finally:
         db.close()
     return collections.Counter(dict(rows))
-
-
-def unmount_dead(m):
-    """After kill -9: the kernel keeps a dead mount until it is unmounted."""
-    subprocess.run(["fusermount3", "-u", m.mnt], capture_output=True)
-    if os.path.ismount(m.mnt):
-        subprocess.run(["fusermount3", "-u", "-z", m.mnt], capture_output=True)
-    assert not os.path.ismount(m.mnt)
-
-
-def days_source(path, team, websites, days, first="2020-01-01"):
-    """A source with one team: websites x days rows, generated in SQLite."""
-    make_source(path, [(f"w{i:06d}", team, f"w{i}.example") for i in range(websites)], [])
-    db = sqlite3.connect(path)
-    with db:
-        db.execute(
-            "WITH RECURSIVE d(n) AS (SELECT 0 UNION ALL SELECT n + 1 FROM d WHERE n + 1 < ?) "
-            "INSERT INTO analytics_daily SELECT w.website_id, date(?, '+' || d.n || ' days'), "
-            "(d.n * 7 + w.rowid) % 100000, (d.n * 3 + w.rowid) % 50000, "
-            "(d.n * 11 + w.rowid) % 200000, ((d.n * 7919 + w.rowid) % 1000003) / 1000003.0, "
-            "((d.n * 104729 + w.rowid) % 10000019) / 101.0 FROM websites w, d",
-            (days, first))
-    db.close()
-    return path
 
 
 def one_day_source(path, team, date, websites):
@@ -483,15 +416,13 @@ def test_kill_9_with_500_pending_loses_nothing(rgw, tmp_path, mount_factory):
     assert len(files) == 600
     # Some uploads go out, then the daemon dies in the middle of its work.
     wait_uploads_started(m)
-    m.proc.send_signal(signal.SIGKILL)
-    m.proc.wait()
+    m.kill()
     counts = state_counts(m, "k")
     assert sum(counts.values()) == 600, counts  # every read version was queued
     assert counts["pending"] + counts["uploading"] >= 500, counts
     assert counts["failed"] == 0, counts
     before = uploads_logged(m)
 
-    unmount_dead(m)
     m.options["sync_workers"] = "4"
     m.start()
     sync(m, "k", timeout=90)
