@@ -19,7 +19,11 @@ int fs_path_parse(const char *path, struct fs_path *p)
 		return -ENOENT;
 	memcpy(p->storage, path, len + 1);
 	char *s = p->storage + 1;
-	while (*s) {
+	/*
+	 * Every '/' but the root's starts a component, which must not be
+	 * empty: "/a/" names nothing, like "/a//b".
+	 */
+	while (len > 1) {
 		char *slash = strchr(s, '/');
 		if (slash)
 			*slash = '\0';
