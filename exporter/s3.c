@@ -786,7 +786,7 @@ int s3_put_file(struct s3_client *c, const struct s3_target *target, const char 
 		ret = plan_parts(&u, &multipart, err);
 	if (!ret)
 		ret = hash_file(&u, err);
-	if (!ret && cancel && *cancel)
+	if (!ret && cancel && __atomic_load_n(cancel, __ATOMIC_RELAXED))
 		ret = -ECANCELED;
 	if (!ret)
 		ret = multipart ? put_multipart(&u, etag, err) : put_single(&u, etag, err);

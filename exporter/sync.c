@@ -484,7 +484,7 @@ void sync_stop(struct sync *s)
 		return;
 	pthread_mutex_lock(&s->lock);
 	s->stopping = 1;
-	s->cancel = 1;
+	__atomic_store_n(&s->cancel, 1, __ATOMIC_RELAXED);
 	pthread_cond_broadcast(&s->work_cond);
 	pthread_cond_broadcast(&s->done_cond);
 	pthread_mutex_unlock(&s->lock);
