@@ -167,18 +167,19 @@ static size_t write_body(char *data, size_t size, size_t nmemb, void *arg)
 	return n;
 }
 
-/* Copies a header's value, trimmed, into out (cut to fit). */
+/* Copies a header's value, cut to fit, then trimmed, into out. */
 static void header_value(const char *v, size_t len, char *out, size_t size)
 {
 	while (len && (*v == ' ' || *v == '\t')) {
 		v++;
 		len--;
 	}
+	/* Cut first, so a blank where the cut falls is trimmed too. */
+	if (len >= size)
+		len = size - 1;
 	while (len && (v[len - 1] == ' ' || v[len - 1] == '\t' || v[len - 1] == '\r' ||
 		       v[len - 1] == '\n'))
 		len--;
-	if (len >= size)
-		len = size - 1;
 	memcpy(out, v, len);
 	out[len] = '\0';
 }
