@@ -15,6 +15,8 @@ packages=(
 	ceph-mon ceph-osd radosgw
 	python3 python3-pytest python3-botocore
 	rsync attr curl procps s3cmd
+	# hardening: valgrind memcheck, clang's libFuzzer and sanitizer runtimes
+	valgrind clang libclang-rt-14-dev
 )
 if [ "${1:-}" = "--bench" ]; then
 	packages+=(rclone hyperfine awscli linux-perf)
