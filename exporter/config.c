@@ -14,28 +14,42 @@
 #include "dataset.h"
 #include "format.h"
 
+/*
+ * Whether s is UTF-8 as RFC 3629 has it: shortest forms only, no UTF-16
+ * surrogates, nothing past U+10FFFF.  Team ids and prefixes become object
+ * keys, which must be UTF-8; and an overlong form can hide a '/' or a NUL.
+ */
 static int valid_utf8(const unsigned char *s, size_t len)
 {
 	size_t i = 0;
 
 	while (i < len) {
 		unsigned char c = s[i];
+		unsigned char lo = 0x80, hi = 0xbf; /* where the second byte may be */
 		size_t n;
 		if (c < 0x80) {
 			i++;
 			continue;
-		} else if ((c & 0xe0) == 0xc0 && c >= 0xc2) {
+		} else if (c >= 0xc2 && c <= 0xdf) {
 			n = 1;
-		} else if ((c & 0xf0) == 0xe0) {
+		} else if (c >= 0xe0 && c <= 0xef) {
 			n = 2;
-		} else if ((c & 0xf8) == 0xf0 && c <= 0xf4) {
+			if (c == 0xe0)
+				lo = 0xa0; /* below: overlong */
+			else if (c == 0xed)
+				hi = 0x9f; /* above: surrogates */
+		} else if (c >= 0xf0 && c <= 0xf4) {
 			n = 3;
+			if (c == 0xf0)
+				lo = 0x90; /* below: overlong */
+			else if (c == 0xf4)
+				hi = 0x8f; /* above: past U+10FFFF */
 		} else {
 			return 0;
 		}
-		if (i + n >= len)
+		if (i + n >= len || s[i + 1] < lo || s[i + 1] > hi)
 			return 0;
-		for (size_t k = 1; k <= n; k++)
+		for (size_t k = 2; k <= n; k++)
 			if ((s[i + k] & 0xc0) != 0x80)
 				return 0;
 		i += n + 1;

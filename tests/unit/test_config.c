@@ -139,6 +139,12 @@ static void test_names(void)
 	CHECK(config_valid_team_id("\xc3\xa9quipe", 7));
 	CHECK(!config_valid_team_id(".x", 2));
 	CHECK(!config_valid_team_id("a\nb", 3));
+	/* UTF-8 as RFC 3629 has it (fuzz_config found the laxer check) */
+	CHECK(config_valid_team_id("\xf0\x9f\x98\x80\xf4\x8f\xbf\xbf", 8));
+	CHECK(!config_valid_team_id("a\xe0\x80\xaf" "b", 5)); /* overlong '/' */
+	CHECK(!config_valid_team_id("\xed\xa0\x80", 3));    /* a surrogate */
+	CHECK(!config_valid_team_id("\xf4\x90\x80\x80", 4)); /* past U+10FFFF */
+	CHECK(!config_valid_team_id("\xe2\x82", 2));         /* cut short */
 }
 
 int main(void)
