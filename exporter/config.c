@@ -57,6 +57,19 @@ static int valid_utf8(const unsigned char *s, size_t len)
 	return 1;
 }
 
+/*
+ * How many bytes of s (valid UTF-8) "%.*s" may show, at most max, without
+ * cutting a character in two: messages stay text.
+ */
+static int utf8_cut(const char *s, int max)
+{
+	size_t n = strnlen(s, (size_t)max);
+
+	while (n > 0 && ((unsigned char)s[n] & 0xc0) == 0x80)
+		n--;
+	return (int)n;
+}
+
 int config_valid_team_id(const char *s, size_t len)
 {
 	if (len == 0 || len > 255 || s[0] == '.')
@@ -435,7 +448,8 @@ static int parse_line(char *line, int lineno, struct config_input *in, struct bu
 	char *value = trim(eq + 1);
 	const struct config_key *key = config_key_find(name);
 	if (!key) {
-		buf_addf(why, "line %d: unknown key '%.64s' (known keys:", lineno, name);
+		buf_addf(why, "line %d: unknown key '%.*s' (known keys:", lineno,
+			 utf8_cut(name, 64), name);
 		for (int i = 0; i < NKEYS; i++)
 			buf_addf(why, " %s", keys[i].name);
 		buf_adds(why, ")");
@@ -454,8 +468,8 @@ static int parse_line(char *line, int lineno, struct config_input *in, struct bu
 		if (key->flags & CONFIG_SECRET)
 			buf_addf(why, "line %d: %s", lineno, buf_str(&reason));
 		else
-			buf_addf(why, "line %d: invalid %s '%.80s': %s", lineno, key->name,
-				 value, buf_str(&reason));
+			buf_addf(why, "line %d: invalid %s '%.*s': %s", lineno, key->name,
+				 utf8_cut(value, 80), value, buf_str(&reason));
 		buf_release(&reason);
 		return -EINVAL;
 	}
