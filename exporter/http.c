@@ -174,7 +174,11 @@ static void header_value(const char *v, size_t len, char *out, size_t size)
 		v++;
 		len--;
 	}
-	/* Cut first, so a blank where the cut falls is trimmed too. */
+	/*
+	 * Cut first (at a NUL, which would end the string we keep anyway, or
+	 * to fit), so a blank where the cut falls is trimmed too.
+	 */
+	len = strnlen(v, len);
 	if (len >= size)
 		len = size - 1;
 	while (len && (v[len - 1] == ' ' || v[len - 1] == '\t' || v[len - 1] == '\r' ||

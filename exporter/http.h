@@ -132,11 +132,11 @@ void http_response_release(struct http_response *resp);
 
 /*
  * Reads one response header line (len bytes, not NUL-terminated, with or
- * without its CRLF, as curl hands it over) into resp: ETag, x-amz-request-id,
- * x-amz-bucket-region and Location are kept, trimmed and cut to fit; a
- * status line clears them (a "100 Continue" came first); anything else is
- * ignored.  What http_perform() does with every header; public so that
- * tests can feed it lines.
+ * without its CRLF, as curl hands it over) into resp: ETag,
+ * x-amz-request-id, x-amz-bucket-region and Location are kept, cut at a
+ * NUL byte or to fit, and trimmed; a status line clears them (a "100
+ * Continue" came first); anything else is ignored.  What http_perform()
+ * does with every header; public so that tests can feed it lines.
  */
 void http_parse_header_line(const char *line, size_t len, struct http_response *resp);
 
