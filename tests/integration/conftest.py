@@ -15,6 +15,7 @@ Fixtures:
 """
 
 import os
+import re
 import shutil
 import signal
 import sqlite3
@@ -213,6 +214,20 @@ def expected_csv(source_path, team, date):
 
 # ---------------------------------------------------------------- mounts
 
+def is_mounted(path):
+    """Whether path is a mount point, from the kernel's mount table:
+    os.path.ismount() says no for a FUSE mount whose daemon died (stat fails
+    with ENOTCONN there)."""
+    path = os.path.abspath(path)
+    with open("/proc/self/mountinfo", encoding="utf-8", errors="surrogateescape") as f:
+        for line in f:
+            point = re.sub(r"\\([0-7]{3})", lambda g: chr(int(g.group(1), 8)),
+                           line.split()[4])
+            if point == path:
+                return True
+    return False
+
+
 class DaemonError(Exception):
     pass
 
@@ -327,10 +342,12 @@ class Mount:
         proc, self.proc = self.proc, None
         proc.send_signal(signal.SIGKILL)
         rc = proc.wait()
-        subprocess.run(["fusermount3", "-u", self.mnt], capture_output=True)
-        if os.path.ismount(self.mnt):
+        # A reader still holding a file open on it makes umount fail (EBUSY):
+        # then detach it lazily, as umount -l does.
+        r = subprocess.run(["fusermount3", "-u", self.mnt], capture_output=True)
+        if r.returncode != 0 and is_mounted(self.mnt):
             subprocess.run(["fusermount3", "-u", "-z", self.mnt], capture_output=True)
-        assert not os.path.ismount(self.mnt), f"cannot unmount the dead mount {self.mnt}"
+        assert not is_mounted(self.mnt), f"cannot unmount the dead mount {self.mnt}"
         with open(self.stderr_log, encoding="utf-8", errors="replace") as f:
             self.stderr_all += f.read()
         self.stderr_log = None
