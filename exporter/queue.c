@@ -32,6 +32,42 @@ static int ledger_has(struct state *st, int64_t dest_id, const char *bucket,
 	return ret;
 }
 
+/* 1 when another version of the key is being uploaded now, else 0. */
+static int other_version_uploading(struct state *st, const struct queue_new *n)
+{
+	sqlite3_stmt *s = state_prepare(st, "SELECT 1 FROM uploads WHERE dest_id = ?1 AND "
+					    "key = ?2 AND sha256 != ?3 AND state = 'uploading'");
+	int ret;
+
+	if (!s)
+		return -EIO;
+	sqlite3_bind_int64(s, 1, n->dest_id);
+	state_bind_text(s, 2, n->key);
+	state_bind_text(s, 3, n->sha256);
+	int rc = sqlite3_step(s);
+	ret = rc == SQLITE_ROW ? 1 : rc == SQLITE_DONE ? 0 : state_errno(st, rc, "read uploads");
+	sqlite3_finalize(s);
+	return ret;
+}
+
+/*
+ * Deletes row id when its key has a newer row: a version that did not go
+ * out before a newer one was queued is not worth another attempt, and
+ * uploading it later would put older bytes over newer ones.  1 when
+ * deleted, 0 when not, or a negative errno.
+ */
+static int drop_superseded(struct state *st, int64_t id)
+{
+	sqlite3_stmt *s = state_prepare(st, "DELETE FROM uploads WHERE id = ?1 AND EXISTS "
+					    "(SELECT 1 FROM uploads n WHERE n.dest_id = "
+					    "uploads.dest_id AND n.key = uploads.key AND "
+					    "n.id > uploads.id)");
+	if (s)
+		sqlite3_bind_int64(s, 1, id);
+	int ret = state_step_once(st, s, "drop superseded upload");
+	return ret ? ret : sqlite3_changes(st->db) > 0;
+}
+
 int queue_enqueue(struct state *st, const struct queue_new *n, int *queued)
 {
 	sqlite3_stmt *s = NULL;
@@ -42,7 +78,27 @@ int queue_enqueue(struct state *st, const struct queue_new *n, int *queued)
 	ret = state_exec(st, "BEGIN IMMEDIATE");
 	if (ret)
 		goto out;
-	ret = ledger_has(st, n->dest_id, n->bucket, n->object_key, n->sha256);
+	/*
+	 * This version is the key's newest: other bytes still waiting to go
+	 * out are stale, even when this version need not go out (the source
+	 * changed back to bytes the bucket already has).
+	 */
+	s = state_prepare(st, "DELETE FROM uploads WHERE dest_id = ?1 AND key = ?2 AND "
+			      "sha256 != ?3 AND state IN ('pending', 'failed')");
+	if (s) {
+		sqlite3_bind_int64(s, 1, n->dest_id);
+		state_bind_text(s, 2, n->key);
+		state_bind_text(s, 3, n->sha256);
+	}
+	ret = state_step_once(st, s, "supersede uploads");
+	s = NULL;
+	/* Another version in flight will land over the one the ledger has. */
+	if (!ret)
+		ret = other_version_uploading(st, n);
+	if (ret == 0)
+		ret = ledger_has(st, n->dest_id, n->bucket, n->object_key, n->sha256);
+	else if (ret == 1)
+		ret = 0;
 	if (ret != 0)
 		goto end;
 	/* Already queued (pending, uploading or failed) with the same bytes? */
@@ -139,6 +195,9 @@ int queue_claim(struct state *st, int64_t now_ms, struct queue_item *it)
 		    "WHERE id = (SELECT u.id FROM uploads u JOIN destinations d "
 		    "ON d.id = u.dest_id WHERE u.state = 'pending' AND "
 		    "u.next_attempt_at <= ?1 AND (d.paused = 0 OR u.manual = 1) "
+		    /* One upload of a key at a time: two could land in either order. */
+		    "AND NOT EXISTS (SELECT 1 FROM uploads o WHERE o.dest_id = u.dest_id "
+		    "AND o.key = u.key AND o.state = 'uploading') "
 		    "ORDER BY u.id LIMIT 1) "
 		    "RETURNING id, dest_id, key, sha256, size, content_type, attempts, "
 		    "manual, run_id");
@@ -259,15 +318,18 @@ int queue_retry(struct state *st, const struct queue_item *it, int64_t next_at_m
 	ret = state_exec(st, "BEGIN IMMEDIATE");
 	if (ret)
 		goto out;
-	s = state_prepare(st, "UPDATE uploads SET state = 'pending', "
-			      "next_attempt_at = ?2, error = ?3 WHERE id = ?1");
-	if (s) {
-		sqlite3_bind_int64(s, 1, it->id);
-		sqlite3_bind_int64(s, 2, next_at_ms);
-		state_bind_text(s, 3, error);
+	ret = drop_superseded(st, it->id);
+	if (ret == 0) {
+		s = state_prepare(st, "UPDATE uploads SET state = 'pending', "
+				      "next_attempt_at = ?2, error = ?3 WHERE id = ?1");
+		if (s) {
+			sqlite3_bind_int64(s, 1, it->id);
+			sqlite3_bind_int64(s, 2, next_at_ms);
+			state_bind_text(s, 3, error);
+		}
+		ret = state_step_once(st, s, "reschedule upload");
 	}
-	ret = state_step_once(st, s, "reschedule upload");
-	if (ret)
+	if (ret < 0)
 		goto end;
 	/*
 	 * The destination's other pending rows wait as long: a store that is
@@ -294,22 +356,26 @@ int queue_fail(struct state *st, const struct queue_item *it, int64_t now,
 	       const char *error, const char *status_text)
 {
 	sqlite3_stmt *s;
-	int ret;
+	int ret, dropped;
 
 	pthread_mutex_lock(&st->lock);
 	ret = state_exec(st, "BEGIN IMMEDIATE");
 	if (ret)
 		goto out;
-	s = state_prepare(st, "UPDATE uploads SET state = 'failed', finished_at = ?2, "
-			      "error = ?3 WHERE id = ?1");
-	if (s) {
-		sqlite3_bind_int64(s, 1, it->id);
-		sqlite3_bind_int64(s, 2, now);
-		state_bind_text(s, 3, error);
+	/* A superseded version is not a lost one: the newer one still goes out. */
+	dropped = ret = drop_superseded(st, it->id);
+	if (ret == 0) {
+		s = state_prepare(st, "UPDATE uploads SET state = 'failed', finished_at = ?2, "
+				      "error = ?3 WHERE id = ?1");
+		if (s) {
+			sqlite3_bind_int64(s, 1, it->id);
+			sqlite3_bind_int64(s, 2, now);
+			state_bind_text(s, 3, error);
+		}
+		ret = state_step_once(st, s, "record failure");
 	}
-	ret = state_step_once(st, s, "record failure");
-	if (!ret)
-		ret = record_error(st, it->dest_id, status_text, now, 1);
+	if (ret >= 0)
+		ret = record_error(st, it->dest_id, status_text, now, dropped ? 0 : 1);
 	ret = state_end(st, ret);
 out:
 	pthread_mutex_unlock(&st->lock);
@@ -319,14 +385,17 @@ out:
 int queue_release(struct state *st, int64_t id)
 {
 	pthread_mutex_lock(&st->lock);
-	sqlite3_stmt *s = state_prepare(st, "UPDATE uploads SET state = 'pending', "
-					    "attempts = MAX(attempts - 1, 0) WHERE id = ?1 "
-					    "AND state = 'uploading'");
-	if (s)
-		sqlite3_bind_int64(s, 1, id);
-	int ret = state_step_once(st, s, "release upload");
+	int ret = drop_superseded(st, id);
+	if (ret == 0) {
+		sqlite3_stmt *s = state_prepare(st, "UPDATE uploads SET state = 'pending', "
+						    "attempts = MAX(attempts - 1, 0) WHERE id = ?1 "
+						    "AND state = 'uploading'");
+		if (s)
+			sqlite3_bind_int64(s, 1, id);
+		ret = state_step_once(st, s, "release upload");
+	}
 	pthread_mutex_unlock(&st->lock);
-	return ret;
+	return ret < 0 ? ret : 0;
 }
 
 int queue_recover(struct state *st)

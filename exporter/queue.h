@@ -38,10 +38,13 @@ struct queue_new {
 };
 
 /*
- * Queues a version unless it is already in the ledger for this bucket and
- * object key, or already queued.  An older queued version of the same key
- * is superseded (only the newest content of a key is worth uploading).
- * Sets *queued to 1 when a row was added.  0 or a negative errno.
+ * Queues a version unless it is already queued, or in the ledger for this
+ * bucket and object key while no other version of the key is uploading
+ * (that one would land over it).  The version given is taken as the key's
+ * newest: other versions of the key still pending or failed are
+ * superseded, queued or not (only the newest content of a key is worth
+ * uploading).  Sets *queued to 1 when a row was added.  0 or a negative
+ * errno.
  */
 int queue_enqueue(struct state *st, const struct queue_new *n, int *queued);
 
@@ -58,9 +61,11 @@ struct queue_item {
 };
 
 /*
- * Claims the oldest pending row that may upload now (due, and its
- * destination active or the row manual), marking it uploading.
- * 0, -ENOENT when there is none, or a negative errno.
+ * Claims the oldest pending row that may upload now (due, its destination
+ * active or the row manual, and no other row of its key uploading: one
+ * upload per key at a time, so versions land in the order they were
+ * queued), marking it uploading.  0, -ENOENT when there is none, or a
+ * negative errno.
  */
 int queue_claim(struct state *st, int64_t now_ms, struct queue_item *out);
 
@@ -73,7 +78,8 @@ int queue_done(struct state *st, const struct queue_item *it, const char *bucket
 	       const char *object_key, const char *etag, int64_t now);
 
 /*
- * Puts a row back as pending, to be tried again at next_at_ms, holds the
+ * Puts a row back as pending, to be tried again at next_at_ms (or drops
+ * it when a newer version of its key was queued meanwhile), holds the
  * destination's other pending rows back until then too (a transient
  * failure is the store's, not the version's: one version probes it), and
  * records the destination's last sync error (status_text, as for
@@ -83,13 +89,17 @@ int queue_retry(struct state *st, const struct queue_item *it, int64_t next_at_m
 		const char *error, const char *status_text, int64_t now);
 
 /*
- * Marks a row failed and records the destination's last sync error
+ * Marks a row failed (or drops it when a newer version of its key was
+ * queued meanwhile) and records the destination's last sync error
  * (status_text: "key = value" lines for .status, with no secret).
  */
 int queue_fail(struct state *st, const struct queue_item *it, int64_t now,
 	       const char *error, const char *status_text);
 
-/* Gives a claimed row back untouched (shutdown): pending, attempt not counted. */
+/*
+ * Gives a claimed row back untouched (shutdown): pending, attempt not
+ * counted; dropped when a newer version of its key was queued meanwhile.
+ */
 int queue_release(struct state *st, int64_t id);
 
 /* At start: rows left uploading by a crash become pending. */
