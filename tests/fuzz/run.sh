@@ -28,7 +28,7 @@ jobs=${FUZZ_JOBS:-1}
 build=build-fuzz
 
 case $seconds in
-'' | *[!0-9]*)
+'' | *[!0-9]* | 0)
 	echo "usage: $0 [SECONDS] [TARGET...]" >&2
 	exit 2
 	;;
@@ -40,6 +40,10 @@ for t in "${targets[@]}"; do
 	fi
 done
 
+if ! command -v clang >/dev/null; then
+	echo "fuzz: clang not found (Debian: apt-get install clang libclang-rt-14-dev)" >&2
+	exit 2
+fi
 if [ ! -f "$build/build.ninja" ]; then
 	# A half-made build directory (an interrupted setup) cannot be reused.
 	rm -rf "$build"
