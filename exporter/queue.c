@@ -32,20 +32,42 @@ static int ledger_has(struct state *st, int64_t dest_id, const char *bucket,
 	return ret;
 }
 
-/* 1 when another version of the key is being uploaded now, else 0. */
-static int other_version_uploading(struct state *st, const struct queue_new *n)
+/*
+ * Supersedes the key's other versions still waiting (pending or failed):
+ * the version given is the newest.  Returns 1 when the bucket may hold
+ * another version than the ledger says: one is uploading now (it would
+ * land over this one), or one of those superseded was tried and may have
+ * landed all the same (the store stored it, its answer was lost); else 0,
+ * or a negative errno.
+ */
+static int supersede_others(struct state *st, const struct queue_new *n)
 {
-	sqlite3_stmt *s = state_prepare(st, "SELECT 1 FROM uploads WHERE dest_id = ?1 AND "
-					    "key = ?2 AND sha256 != ?3 AND state = 'uploading'");
-	int ret;
+	sqlite3_stmt *s = state_prepare(st, "DELETE FROM uploads WHERE dest_id = ?1 AND "
+					    "key = ?2 AND sha256 != ?3 AND state IN ('pending', "
+					    "'failed') RETURNING attempts");
+	int uncertain = 0, rc;
 
 	if (!s)
 		return -EIO;
 	sqlite3_bind_int64(s, 1, n->dest_id);
 	state_bind_text(s, 2, n->key);
 	state_bind_text(s, 3, n->sha256);
-	int rc = sqlite3_step(s);
-	ret = rc == SQLITE_ROW ? 1 : rc == SQLITE_DONE ? 0 : state_errno(st, rc, "read uploads");
+	while ((rc = sqlite3_step(s)) == SQLITE_ROW)
+		uncertain |= sqlite3_column_int(s, 0) > 0;
+	int ret = rc == SQLITE_DONE ? 0 : state_errno(st, rc, "supersede uploads");
+	sqlite3_finalize(s);
+	if (ret)
+		return ret;
+	s = state_prepare(st, "SELECT 1 FROM uploads WHERE dest_id = ?1 AND key = ?2 AND "
+			      "sha256 != ?3 AND state = 'uploading'");
+	if (!s)
+		return -EIO;
+	sqlite3_bind_int64(s, 1, n->dest_id);
+	state_bind_text(s, 2, n->key);
+	state_bind_text(s, 3, n->sha256);
+	rc = sqlite3_step(s);
+	ret = rc == SQLITE_ROW ? 1 : rc == SQLITE_DONE ? uncertain : state_errno(st, rc,
+										"read uploads");
 	sqlite3_finalize(s);
 	return ret;
 }
@@ -79,22 +101,12 @@ int queue_enqueue(struct state *st, const struct queue_new *n, int *queued)
 	if (ret)
 		goto out;
 	/*
-	 * This version is the key's newest: other bytes still waiting to go
-	 * out are stale, even when this version need not go out (the source
-	 * changed back to bytes the bucket already has).
+	 * Other bytes still waiting to go out are stale, even when this
+	 * version need not go out (the source changed back to bytes the
+	 * bucket has); the ledger has the last word only when no other
+	 * version may have landed since.
 	 */
-	s = state_prepare(st, "DELETE FROM uploads WHERE dest_id = ?1 AND key = ?2 AND "
-			      "sha256 != ?3 AND state IN ('pending', 'failed')");
-	if (s) {
-		sqlite3_bind_int64(s, 1, n->dest_id);
-		state_bind_text(s, 2, n->key);
-		state_bind_text(s, 3, n->sha256);
-	}
-	ret = state_step_once(st, s, "supersede uploads");
-	s = NULL;
-	/* Another version in flight will land over the one the ledger has. */
-	if (!ret)
-		ret = other_version_uploading(st, n);
+	ret = supersede_others(st, n);
 	if (ret == 0)
 		ret = ledger_has(st, n->dest_id, n->bucket, n->object_key, n->sha256);
 	else if (ret == 1)

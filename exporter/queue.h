@@ -39,8 +39,9 @@ struct queue_new {
 
 /*
  * Queues a version unless it is already queued, or in the ledger for this
- * bucket and object key while no other version of the key is uploading
- * (that one would land over it).  The version given is taken as the key's
+ * bucket and object key while no other version of the key may have landed
+ * since (one is uploading, or was tried and did not succeed: a lost answer
+ * may hide a stored object).  The version given is taken as the key's
  * newest: other versions of the key still pending or failed are
  * superseded, queued or not (only the newest content of a key is worth
  * uploading).  Sets *queued to 1 when a row was added.  0 or a negative
