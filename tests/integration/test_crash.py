@@ -38,10 +38,11 @@ interrupt.  The sync workers vary from trial to trial (1, 2, 4 or 8).
     WAREHOUSEFS_BUILD=build /usr/bin/python3 -m pytest tests/integration/test_crash.py -s
     WAREHOUSEFS_CRASH_TRIALS=500 /usr/bin/python3 -m pytest tests/integration/test_crash.py -s
 
-WAREHOUSEFS_CRASH_TRIALS: trials (default 20, what CI runs, about 25 s on a
-release build; 500 is a soak of about 10 minutes on 2 cores).  WAREHOUSEFS_CRASH_SEED: the seed of the random
-choices (which files, when to kill, how many workers); every run prints its
-own, so a failure can be replayed (timing still varies: replay a few times).
+WAREHOUSEFS_CRASH_TRIALS: trials (default 20, what CI runs: about 25 s on a
+release build, 30 s on the sanitizer build; 500 is a soak of about 8 minutes
+on 2 cores).  WAREHOUSEFS_CRASH_SEED: the seed of the random choices (which
+files, when to kill, how many workers); every run prints its own, so a
+failure can be replayed (timing still varies: replay a few times).
 """
 
 import collections
