@@ -122,6 +122,23 @@ TEAM_HIDDEN = ".hidden-team"  # starts with '.': never shown
 TEAMS = [TEAM_A, TEAM_B, TEAM_U]
 
 
+def one_day_source(path, team, date, websites):
+    """A source with one big team-day: `websites` rows made in one statement."""
+    make_source(path, [], [])
+    db = sqlite3.connect(path)
+    with db:
+        db.execute(
+            "WITH RECURSIVE n(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM n WHERE i + 1 < ?) "
+            "INSERT INTO websites SELECT printf('site-%07d', i), ?, NULL FROM n",
+            (websites, team))
+        db.execute(
+            "INSERT INTO analytics_daily SELECT website_id, ?, rowid * 7 % 100003, "
+            "rowid * 3 % 50021, rowid * 11 % 200003, (rowid * 7919 % 1000003) / 1000003.0, "
+            "(rowid * 104729 % 10000019) / 101.0 FROM websites", (date,))
+    db.close()
+    return path
+
+
 def standard_rows():
     websites = [
         ("site-a1", TEAM_A, "a1.example.com"),
@@ -417,7 +434,7 @@ def wait_for(predicate, timeout=5.0, what="condition"):
         time.sleep(0.05)
 
 
-def cat(path, timeout):
+def cat(path, timeout=60):
     """Reads path with cat(1) in a child process, so that a read that never
     returns fails the test instead of hanging it."""
     try:

@@ -27,8 +27,8 @@ import time
 
 import pytest
 
-from conftest import (days_source, expected_csv, expected_files, parse_kv, read_bytes,
-                      read_text, sync, wait_for)
+from conftest import (days_source, expected_csv, expected_files, one_day_source, parse_kv,
+                      read_bytes, read_text, sync, wait_for)
 from fault_proxy import FAULTS, FaultProxy
 from rgw_fixture import no_proxy, rgw, settings  # noqa: F401  (fixtures)
 
@@ -460,23 +460,6 @@ def test_lost_responses_do_not_corrupt_the_ledger(rgw, proxy, tmp_path, mount_fa
 
 
 # ------------------------------------------------------------------ 4. multipart
-
-def one_day_source(path, team, date, websites):
-    """One big team-day: `websites` rows, made in one statement."""
-    days_source(path, [], 0, 0)
-    db = sqlite3.connect(path)
-    with db:
-        db.execute(
-            "WITH RECURSIVE n(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM n WHERE i + 1 < ?) "
-            "INSERT INTO websites SELECT printf('site-%07d', i), ?, NULL FROM n",
-            (websites, team))
-        db.execute(
-            "INSERT INTO analytics_daily SELECT website_id, ?, rowid * 7 % 100003, "
-            "rowid * 3 % 50021, rowid * 11 % 200003, (rowid * 7919 % 1000003) / 1000003.0, "
-            "(rowid * 104729 % 10000019) / 101.0 FROM websites", (date,))
-    db.close()
-    return path
-
 
 # Which faults each part meets, attempt after attempt, in the first and the
 # second multipart upload of the file.  Part 2 fails three times in the

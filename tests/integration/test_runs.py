@@ -32,9 +32,9 @@ import time
 
 import pytest
 
-from conftest import (TEAM_A, TEAM_U, expected_csv, make_source, parse_kv, read_text,
-                      sanitizer_report, wait_for)
-from rgw_fixture import rgw  # noqa: F401  (module-scoped radosgw fixture)
+from conftest import (TEAM_A, TEAM_U, cat, expected_csv, make_source, parse_kv, read_text,
+                      sanitizer_report, sync, wait_for)
+from rgw_fixture import no_proxy, rgw, settings  # noqa: F401  (fixtures)
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 FIGURES = os.path.join(HERE, ".last-sched-figures.txt")
@@ -51,30 +51,12 @@ FAST_RUNS = {"tick_ms": "200", "retry_base_ms": "100", "retry_max_ms": "500",
              "connect_timeout_ms": "2000"}
 
 
-@pytest.fixture(autouse=True)
-def no_proxy(monkeypatch):
-    """Test traffic goes straight to loopback, whatever the environment says."""
-    for k in list(os.environ):
-        if k.lower() in ("http_proxy", "https_proxy", "all_proxy"):
-            monkeypatch.delenv(k)
-    monkeypatch.setenv("no_proxy", "*")
-    monkeypatch.setenv("NO_PROXY", "*")
-
-
 # ------------------------------------------------------------------ helpers
 
 def start(mount_factory, source, started=True, **options):
     opts = dict(FAST_RUNS)
     opts.update({k: str(v) for k, v in options.items()})
     return mount_factory(source, start=started, **opts)
-
-
-def settings(rgw, prefix, **over):
-    s = {"bucket": rgw.bucket, "endpoint": rgw.endpoint, "region": "us-east-1",
-         "prefix": prefix, "access_key_id": rgw.access_key,
-         "secret_access_key": rgw.secret_key}
-    s.update(over)
-    return s
 
 
 def t(iso):
@@ -133,23 +115,6 @@ def check_run(r, trigger, period, result="ok", files=None, nbytes=None):
         assert int(r["bytes"]) == nbytes, r
     if result == "ok":
         assert r["error"] == "", r
-
-
-def cat(path, timeout=60):
-    try:
-        return subprocess.run(["cat", path], capture_output=True, timeout=timeout,
-                              stdin=subprocess.DEVNULL)
-    except subprocess.TimeoutExpired:
-        raise AssertionError(f"reading '{path}' did not return within {timeout} s")
-
-
-def sync(m, dest, timeout=120):
-    p = cat(m.path(dest, ".sync"), timeout)
-    assert p.returncode == 0, (f".sync of '{dest}' failed: {p.stderr.decode().strip()}\n"
-                               f".status:\n{read_text(m.path(dest, '.status'))}")
-    report = parse_kv(p.stdout.decode())
-    assert report["synced"] == "yes", report
-    return report
 
 
 def touch(path):

@@ -36,7 +36,8 @@ from unittest import mock
 import pytest
 
 from conftest import (TEAM_A, TEAM_B, TEAM_U, cat, daemon_binary, days_source, expected_csv,
-                      make_source, parse_kv, read_bytes, read_text, sync, wait_for)
+                      one_day_source, parse_kv, read_bytes, read_text, sync,
+                      wait_for)
 from rgw_fixture import FAST_SYNC, no_proxy, rgw, settings  # noqa: F401  (fixtures)
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -130,23 +131,6 @@ def state_counts(m, dest):
     finally:
         db.close()
     return collections.Counter(dict(rows))
-
-
-def one_day_source(path, team, date, websites):
-    """A source with one big team-day: `websites` rows made in one statement."""
-    make_source(path, [], [])
-    db = sqlite3.connect(path)
-    with db:
-        db.execute(
-            "WITH RECURSIVE n(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM n WHERE i + 1 < ?) "
-            "INSERT INTO websites SELECT printf('site-%07d', i), ?, NULL FROM n",
-            (websites, team))
-        db.execute(
-            "INSERT INTO analytics_daily SELECT website_id, ?, rowid * 7 % 100003, "
-            "rowid * 3 % 50021, rowid * 11 % 200003, (rowid * 7919 % 1000003) / 1000003.0, "
-            "(rowid * 104729 % 10000019) / 101.0 FROM websites", (date,))
-    db.close()
-    return path
 
 
 # ------------------------------------------------------------------ 1. round trip
