@@ -991,9 +991,11 @@ int gw_file_xattr(struct gw *gw, const char *dest, const char *team, const char 
 	if (ret == -ENOENT) {
 		/* Not queued: either never configured, or already in the ledger. */
 		buf_addf(&object, "%s%s", v.prefix, buf_str(&key));
+		memset(&q, 0, sizeof(q));
 		int in = v.configured ? queue_in_ledger(gw->state, v.id, v.bucket,
-							 buf_str(&object), f.sha256) : 0;
-		snprintf(q.state, sizeof(q.state), "%s", in > 0 ? "uploaded" : "none");
+							 buf_str(&object), f.sha256, &q) : 0;
+		if (in <= 0)
+			snprintf(q.state, sizeof(q.state), "none");
 		ret = 0;
 	}
 	if (ret)

@@ -13,11 +13,14 @@
 #include "log.h"
 #include "state_db.h"
 
+/* 1 when the ledger has this version (its etag and time into out, if given), else 0. */
 static int ledger_has(struct state *st, int64_t dest_id, const char *bucket,
-		      const char *object_key, const char *sha256)
+		      const char *object_key, const char *sha256,
+		      struct queue_file_state *out)
 {
-	sqlite3_stmt *s = state_prepare(st, "SELECT 1 FROM ledger WHERE dest_id = ?1 AND "
-					    "bucket = ?2 AND object_key = ?3 AND sha256 = ?4");
+	sqlite3_stmt *s = state_prepare(st, "SELECT etag, uploaded_at FROM ledger WHERE "
+					    "dest_id = ?1 AND bucket = ?2 AND object_key = ?3 "
+					    "AND sha256 = ?4");
 	int ret;
 
 	if (!s)
@@ -28,6 +31,11 @@ static int ledger_has(struct state *st, int64_t dest_id, const char *bucket,
 	state_bind_text(s, 4, sha256);
 	int rc = sqlite3_step(s);
 	ret = rc == SQLITE_ROW ? 1 : rc == SQLITE_DONE ? 0 : state_errno(st, rc, "read ledger");
+	if (ret == 1 && out) {
+		snprintf(out->state, sizeof(out->state), "uploaded");
+		state_column_text(s, 0, out->etag, sizeof(out->etag));
+		out->uploaded_at = sqlite3_column_int64(s, 1);
+	}
 	sqlite3_finalize(s);
 	return ret;
 }
@@ -108,7 +116,7 @@ int queue_enqueue(struct state *st, const struct queue_new *n, int *queued)
 	 */
 	ret = supersede_others(st, n);
 	if (ret == 0)
-		ret = ledger_has(st, n->dest_id, n->bucket, n->object_key, n->sha256);
+		ret = ledger_has(st, n->dest_id, n->bucket, n->object_key, n->sha256, NULL);
 	else if (ret == 1)
 		ret = 0;
 	if (ret != 0)
@@ -242,10 +250,10 @@ out:
 }
 
 int queue_in_ledger(struct state *st, int64_t dest_id, const char *bucket,
-		    const char *object_key, const char *sha256)
+		    const char *object_key, const char *sha256, struct queue_file_state *out)
 {
 	pthread_mutex_lock(&st->lock);
-	int ret = ledger_has(st, dest_id, bucket, object_key, sha256);
+	int ret = ledger_has(st, dest_id, bucket, object_key, sha256, out);
 	pthread_mutex_unlock(&st->lock);
 	return ret;
 }

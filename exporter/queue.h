@@ -70,9 +70,6 @@ struct queue_item {
  */
 int queue_claim(struct state *st, int64_t now_ms, struct queue_item *out);
 
-/* 1 when this version of bucket/object_key is recorded as uploaded, else 0. */
-int queue_in_ledger(struct state *st, int64_t dest_id, const char *bucket,
-		    const char *object_key, const char *sha256);
 
 /* Records a successful upload: row uploaded, ledger, destination counters. */
 int queue_done(struct state *st, const struct queue_item *it, const char *bucket,
@@ -137,6 +134,14 @@ struct queue_file_state {
 	char etag[128];
 	int64_t uploaded_at;
 };
+
+/*
+ * 1 when this version of bucket/object_key is recorded as uploaded, else 0.
+ * When found and out is not NULL, out says "uploaded" with the ledger's
+ * etag and time (for a version known only from the ledger: no queue row).
+ */
+int queue_in_ledger(struct state *st, int64_t dest_id, const char *bucket,
+		    const char *object_key, const char *sha256, struct queue_file_state *out);
 
 /* The delivery state of one version of a key: 0 or -ENOENT when not queued. */
 int queue_lookup(struct state *st, int64_t dest_id, const char *key, const char *sha256,

@@ -196,6 +196,44 @@ def test_read_uploads_to_the_key_once_and_a_change_uploads_again(
     assert (st["uploads_ok"], st["bytes_uploaded"]) == ("2", str(len(data) + len(new)))
     assert uploads_logged(m) == {key: 2}
 
+    # Changed back: the first bytes go out again (the bucket holds the new
+    # ones), and the file's xattrs tell that upload, etag and time included.
+    pageviews = int(data.split(b"b-big-00007,")[1].split(b",")[3])
+    db = sqlite3.connect(m.source)
+    with db:
+        db.execute("UPDATE analytics_daily SET pageviews = ? WHERE website_id = "
+                   "'b-big-00007' AND date = '2025-01-04'", (pageviews,))
+    db.close()
+    assert expected_csv(m.source, TEAM_B, "2025-01-04") == data
+    wait_for(lambda: read_bytes(path) == data, what="the change back to show")
+    sync(m, "one")
+    assert rgw.get(key) == data
+    x = xattrs(path)
+    assert (x["sync"], x["sha256"], x["etag"]) == \
+        ("uploaded", hashlib.sha256(data).hexdigest(), hashlib.md5(data).hexdigest())
+    assert ISO8601.match(x["uploaded_at"]), x
+
+    # Changed and back again while paused, so the in-between version never
+    # goes out: nothing is uploaded (the bucket has these bytes), and the
+    # xattrs still tell the upload from the ledger.
+    logged = uploads_logged(m)
+    os.utime(m.path("one", ".pause"))
+    for value, want in ((424242, new), (pageviews, data)):
+        db = sqlite3.connect(m.source)
+        with db:
+            db.execute("UPDATE analytics_daily SET pageviews = ? WHERE website_id = "
+                       "'b-big-00007' AND date = '2025-01-04'", (value,))
+        db.close()
+        wait_for(lambda: read_bytes(path) == want, what="the source change to show")
+    os.utime(m.path("one", ".resume"))
+    sync(m, "one")
+    assert uploads_logged(m) == logged
+    assert rgw.get(key) == data
+    x = xattrs(path)
+    assert (x["sync"], x["sha256"], x["etag"]) == \
+        ("uploaded", hashlib.sha256(data).hexdigest(), hashlib.md5(data).hexdigest())
+    assert ISO8601.match(x["uploaded_at"]), x
+
 
 def test_awkward_team_id_lands_at_its_exact_key(rgw, source_factory, mount_factory):
     """A team id with UTF-8, a comma and a space becomes the same characters

@@ -165,8 +165,8 @@ static void run(const struct scenario *sc, int n)
 	CHECK_INT(queue_counts(st, dest, 1LL << 50, &c), 0);
 	CHECK_INT(c.pending + c.uploading + c.failed, 0);
 	CHECK_INT(c.uploads_failed, sc->uploads_failed);
-	CHECK_INT(queue_in_ledger(st, dest, "b", OBJECT, sc->ledger), 1);
-	if (queue_in_ledger(st, dest, "b", OBJECT, sc->ledger) != 1)
+	CHECK_INT(queue_in_ledger(st, dest, "b", OBJECT, sc->ledger, NULL), 1);
+	if (queue_in_ledger(st, dest, "b", OBJECT, sc->ledger, NULL) != 1)
 		fprintf(stderr, "%s: the ledger does not name %.4s\n", sc->name, sc->ledger);
 	state_free(st);
 	buf_release(&err);
