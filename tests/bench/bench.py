@@ -81,6 +81,7 @@ SIZES = {
         "sync_workers": (8, 16),
     },
 }
+DEFAULT_SYNC_WORKERS = 8        # the daemon's default (fs/main.c)
 BIG_PART = 16 << 20             # part size of the curl multipart ceiling
 CURL_PARALLEL = 16              # curl processes of the parallel small-file batch
 CURL_BATCH = 25                 # files per curl process in that batch
@@ -1134,7 +1135,8 @@ def upload_lines(b, num, what, work, times, rss, sw, nfiles, big=False):
         label = labels.get(k) or (f"rclone copy --transfers {k[6:]}" +
                                   (" (its best)" if not big else ""))
         ln = b.line(f"{num}{next(letters)}", "upload", what, work,
-                    f"sync, sync_workers={sw[0]} (default)", label,
+                    f"sync, sync_workers={sw[0]}" +
+                    (" (default)" if sw[0] == DEFAULT_SYNC_WORKERS else ""), label,
                     kind="ceiling" if k == "curl-par" else "anchor")
         ln.wfs = list(times[wfs_default])
         ln.anchor = list(times[k])
