@@ -434,6 +434,22 @@ def wait_for(predicate, timeout=5.0, what="condition"):
         time.sleep(0.05)
 
 
+def status(m, dest):
+    """A destination's .status as {key: value}."""
+    return parse_kv(read_text(m.path(dest, ".status")))
+
+
+def files_of(m, dest):
+    """{key relative to the destination: bytes} of every data file."""
+    root = m.path(dest)
+    out = {}
+    for d, _, names in os.walk(root):
+        for n in names:
+            p = os.path.join(d, n)
+            out[os.path.relpath(p, root)] = read_bytes(p)
+    return out
+
+
 def cat(path, timeout=60):
     """Reads path with cat(1) in a child process, so that a read that never
     returns fails the test instead of hanging it."""

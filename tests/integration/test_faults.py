@@ -27,8 +27,8 @@ import time
 
 import pytest
 
-from conftest import (days_source, expected_csv, expected_files, one_day_source, parse_kv,
-                      read_bytes, read_text, sync, wait_for)
+from conftest import (days_source, expected_csv, expected_files, files_of, one_day_source,
+                      parse_kv, read_bytes, status, sync, wait_for)
 from fault_proxy import FAULTS, FaultProxy
 from rgw_fixture import no_proxy, rgw, settings  # noqa: F401  (fixtures)
 
@@ -62,22 +62,6 @@ def start(mount_factory, source, **options):
 def through(proxy, rgw, prefix):
     """Destination settings that reach the store through the proxy."""
     return settings(rgw, prefix, endpoint=proxy.endpoint, addressing="path")
-
-
-def status(m, dest):
-    return parse_kv(read_text(m.path(dest, ".status")))
-
-
-def read_files(m, dest):
-    """Reads every data file once, as `find -exec cat` would, and returns
-    {key relative to the destination: bytes}."""
-    root = m.path(dest)
-    out = {}
-    for d, _, names in os.walk(root):
-        for n in names:
-            p = os.path.join(d, n)
-            out[os.path.relpath(p, root)] = read_bytes(p)
-    return out
 
 
 def logged(m, pattern):
@@ -229,7 +213,7 @@ def test_thirty_percent_faults_over_1000_files(rgw, proxy, tmp_path, mount_facto
     proxy.set_rate(0.3)
     t0 = time.monotonic()
 
-    files = read_files(m, "f")
+    files = files_of(m, "f")
     assert len(files) == 1000
 
     # New versions while the first ones are still going out: 50 keys in
@@ -269,7 +253,7 @@ def test_thirty_percent_faults_over_1000_files(rgw, proxy, tmp_path, mount_facto
     # Reading everything again finds nothing to upload: the ledger agrees.
     proxy.set_rate(0)
     ok = st["uploads_ok"]
-    assert read_files(m, "f") == files
+    assert files_of(m, "f") == files
     sync(m, "f")
     assert status(m, "f")["uploads_ok"] == ok
     figures("30% faults over 1,000 files", proxy, m, t0, objects_verified=len(files),
@@ -303,7 +287,7 @@ def test_store_unreachable_then_uploads_resume(rgw, proxy, tmp_path, mount_facto
 
     proxy.set_reachable(False)
     try:
-        files = read_files(m, "o")
+        files = files_of(m, "o")
         assert len(files) == 60
         assert all(files[k] == v for k, v in before.items())
 
@@ -396,7 +380,7 @@ def test_lost_responses_do_not_corrupt_the_ledger(rgw, proxy, tmp_path, mount_fa
     proxy.policy = policy
     t0 = time.monotonic()
 
-    files = read_files(m, "l")
+    files = files_of(m, "l")
     assert len(files) == 30
     wait_for(lambda: all(proxy.attempts("PUT", p) for p in moving_paths), timeout=30,
              what="the first uploads of the keys to change")
@@ -453,7 +437,7 @@ def test_lost_responses_do_not_corrupt_the_ledger(rgw, proxy, tmp_path, mount_fa
     # every file again sends nothing.
     proxy.policy = None
     m.start()
-    assert read_files(m, "l") == files
+    assert files_of(m, "l") == files
     sync(m, "l")
     assert status(m, "l")["uploads_ok"] == st["uploads_ok"]
     assert proxy.stats()["requests"] == s["requests"]

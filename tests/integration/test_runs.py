@@ -33,7 +33,7 @@ import time
 import pytest
 
 from conftest import (TEAM_A, TEAM_U, cat, expected_csv, make_source, parse_kv, read_text,
-                      sanitizer_report, sync, wait_for)
+                      sanitizer_report, status, sync, wait_for)
 from rgw_fixture import no_proxy, rgw, settings  # noqa: F401  (fixtures)
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -69,10 +69,6 @@ def dates(first, last):
     d0 = datetime.date.fromisoformat(first)
     n = (datetime.date.fromisoformat(last) - d0).days
     return [(d0 + datetime.timedelta(days=i)).isoformat() for i in range(n + 1)]
-
-
-def status(m, dest):
-    return parse_kv(read_text(m.path(dest, ".status")))
 
 
 def root_status(m):

@@ -36,7 +36,7 @@ from unittest import mock
 import pytest
 
 from conftest import (TEAM_A, TEAM_B, TEAM_U, cat, daemon_binary, days_source, expected_csv,
-                      one_day_source, parse_kv, read_bytes, read_text, sync,
+                      files_of, one_day_source, read_bytes, read_text, status, sync,
                       wait_for)
 from rgw_fixture import FAST_SYNC, no_proxy, rgw, settings  # noqa: F401  (fixtures)
 
@@ -57,10 +57,6 @@ def start(mount_factory, source, **options):
     opts = dict(FAST_SYNC)
     opts.update({k: str(v) for k, v in options.items()})
     return mount_factory(source, **opts)
-
-
-def status(m, dest):
-    return parse_kv(read_text(m.path(dest, ".status")))
 
 
 def sync_fails(m, dest, timeout=60):
@@ -107,17 +103,6 @@ def read_all(m, dest):
     p = subprocess.run(["find", root, "-name", DATA, "-exec", "cat", "{}", "+"],
                        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, timeout=300)
     assert p.returncode == 0, p.stderr.decode()
-
-
-def files_of(m, dest):
-    """{key relative to the destination: bytes} of every data file."""
-    root = m.path(dest)
-    out = {}
-    for d, _, names in os.walk(root):
-        for n in names:
-            p = os.path.join(d, n)
-            out[os.path.relpath(p, root)] = read_bytes(p)
-    return out
 
 
 def state_counts(m, dest):
