@@ -303,8 +303,6 @@ int queue_done(struct state *st, const struct queue_item *it, const char *bucket
 		sqlite3_bind_int64(s, 3, now);
 	}
 	ret = state_step_once(st, s, "count upload");
-	if (ret)
-		goto end;
 end:
 	ret = state_end(st, ret);
 out:
