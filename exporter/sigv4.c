@@ -10,9 +10,10 @@
  *
  * Threads: nothing here is shared; every call works on its own memory.
  * Invariants: key material (the secret, every key of the chain) lives in
- * local buffers wiped with OPENSSL_cleanse before they go out of scope;
- * the results that carry credentials (the session token, the canonical
- * request holding it, the Authorization value) are wiped on release.
+ * local buffers wiped (OPENSSL_cleanse, buf_release_secret) before they go
+ * out of scope; the results that carry credentials (the session token, the
+ * canonical request holding it, the Authorization value) are wiped on
+ * release.
  */
 #include "sigv4.h"
 
@@ -95,13 +96,6 @@ static int is_printable_without(const char *s, const char *forbidden)
 	return 1;
 }
 
-static void wipe(struct buf *b)
-{
-	if (b->data)
-		OPENSSL_cleanse(b->data, b->alloc);
-	buf_release(b);
-}
-
 void sigv4_uri_encode(struct buf *out, const char *s, size_t len, int keep_slash)
 {
 	buf_grow(out, len);
@@ -172,6 +166,8 @@ static int derive_key(const char *secret, const char *date, const char *region,
 	unsigned char next[SHA256_BYTES];
 	int rc;
 
+	/* Room for all of it at once: growing would leave a copy behind. */
+	buf_grow(&k_secret, 4 + strlen(secret));
 	buf_adds(&k_secret, "AWS4");
 	buf_adds(&k_secret, secret);
 	rc = hmac_sha256(k_secret.data, k_secret.len, date, key);
@@ -180,7 +176,7 @@ static int derive_key(const char *secret, const char *date, const char *region,
 		memcpy(key, next, SHA256_BYTES);
 	}
 	OPENSSL_cleanse(next, sizeof(next));
-	wipe(&k_secret);
+	buf_release_secret(&k_secret);
 	if (rc)
 		OPENSSL_cleanse(key, SHA256_BYTES);
 	return rc;
@@ -429,7 +425,7 @@ static int add_canonical_headers(struct buf *cr, struct buf *signed_headers,
 	buf_addch(cr, '\n');
 
 	free(headers);
-	wipe(&arena); /* may hold the session token */
+	buf_release_secret(&arena); /* may hold the session token */
 	return 0;
 }
 
@@ -591,11 +587,11 @@ out:
 
 void sigv4_signature_release(struct sigv4_signature *sig)
 {
-	wipe(&sig->canonical_request);
-	wipe(&sig->string_to_sign);
+	buf_release_secret(&sig->canonical_request);
+	buf_release_secret(&sig->string_to_sign);
 	buf_release(&sig->signed_headers);
-	wipe(&sig->authorization);
-	wipe(&sig->security_token);
+	buf_release_secret(&sig->authorization);
+	buf_release_secret(&sig->security_token);
 	/* zeroes it too: a released signature is an empty one */
 	OPENSSL_cleanse(sig, sizeof(*sig));
 }
