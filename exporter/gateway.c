@@ -953,36 +953,28 @@ static const char *const xattr_names[] = {
 	"user.warehousefs.uploaded_at",
 };
 
-int gw_file_xattr_list(gw_name_fn fn, void *ctx)
+void gw_generation(struct gw *gw, uint64_t *source, uint64_t *settings)
 {
-	for (size_t i = 0; i < sizeof(xattr_names) / sizeof(xattr_names[0]); i++)
-		if (fn(ctx, xattr_names[i]))
-			break;
-	return 0;
+	*source = source_generation(gw->src);
+	pthread_mutex_lock(&gw->dest_lock);
+	*settings = gw->settings_gen;
+	pthread_mutex_unlock(&gw->dest_lock);
 }
 
-int gw_file_xattr(struct gw *gw, const char *dest, const char *team, const char *date,
-		  const char *name, const char *attr, struct buf *out)
+#define GW_NXATTRS (sizeof(xattr_names) / sizeof(xattr_names[0]))
+
+/* Every attribute of a data file at once; an empty value has none. */
+static int file_xattrs(struct gw *gw, const char *dest, const char *team,
+		       const char *date, const char *name, struct buf val[GW_NXATTRS])
 {
 	struct state_file f;
 	struct queue_file_state q;
 	struct dest_view v;
 	struct buf key = BUF_INIT, object = BUF_INIT;
-	int ret, which = -1;
+	int ret = gw_file_version(gw, dest, team, date, name, 0, NULL, &f);
 
-	for (size_t i = 0; i < sizeof(xattr_names) / sizeof(xattr_names[0]); i++)
-		if (strcmp(attr, xattr_names[i]) == 0)
-			which = (int)i;
-	/* ls -l asks every file for security.* and ACL names: answer those at once. */
-	if (which < 0)
-		return -ENODATA;
-	ret = gw_file_version(gw, dest, team, date, name, 0, NULL, &f);
 	if (ret)
 		return ret;
-	if (which == 1) {
-		buf_adds(out, f.sha256);
-		return 0;
-	}
 	ret = gw_dest_view(gw, dest, &v);
 	if (ret)
 		return ret;
@@ -998,28 +990,54 @@ int gw_file_xattr(struct gw *gw, const char *dest, const char *team, const char 
 			snprintf(q.state, sizeof(q.state), "none");
 		ret = 0;
 	}
-	if (ret)
-		goto out;
-	switch (which) {
-	case 0:
-		buf_adds(out, q.state);
-		break;
-	case 2:
-		if (!q.etag[0])
-			ret = -ENODATA;
-		buf_adds(out, q.etag);
-		break;
-	default:
-		if (strcmp(q.state, "uploaded") != 0 || !q.uploaded_at) {
-			ret = -ENODATA;
-			break;
+	if (!ret) {
+		buf_adds(&val[0], q.state);
+		buf_adds(&val[1], f.sha256);
+		buf_adds(&val[2], q.etag);
+		if (strcmp(q.state, "uploaded") == 0 && q.uploaded_at) {
+			char when[32];
+			clock_iso8601(q.uploaded_at, when);
+			buf_adds(&val[3], when);
 		}
-		char when[32];
-		clock_iso8601(q.uploaded_at, when);
-		buf_adds(out, when);
 	}
-out:
 	buf_release(&key);
 	buf_release(&object);
+	return ret;
+}
+
+int gw_file_xattr_list(struct gw *gw, const char *dest, const char *team,
+		       const char *date, const char *name, gw_name_fn fn, void *ctx)
+{
+	struct buf val[GW_NXATTRS] = {BUF_INIT, BUF_INIT, BUF_INIT, BUF_INIT};
+	int ret = file_xattrs(gw, dest, team, date, name, val);
+
+	for (size_t i = 0; i < GW_NXATTRS; i++) {
+		if (!ret && val[i].len && fn(ctx, xattr_names[i]))
+			ret = 1;
+		buf_release(&val[i]);
+	}
+	return ret < 0 ? ret : 0;
+}
+
+int gw_file_xattr(struct gw *gw, const char *dest, const char *team, const char *date,
+		  const char *name, const char *attr, struct buf *out)
+{
+	struct buf val[GW_NXATTRS] = {BUF_INIT, BUF_INIT, BUF_INIT, BUF_INIT};
+	size_t which = GW_NXATTRS;
+	int ret;
+
+	for (size_t i = 0; i < GW_NXATTRS; i++)
+		if (strcmp(attr, xattr_names[i]) == 0)
+			which = i;
+	/* ls -l asks every file for security.* and ACL names: answer those at once. */
+	if (which == GW_NXATTRS)
+		return -ENODATA;
+	ret = file_xattrs(gw, dest, team, date, name, val);
+	if (!ret && !val[which].len)
+		ret = -ENODATA;
+	if (!ret)
+		buf_add(out, val[which].data, val[which].len);
+	for (size_t i = 0; i < GW_NXATTRS; i++)
+		buf_release(&val[i]);
 	return ret;
 }

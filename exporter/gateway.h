@@ -135,8 +135,20 @@ int gw_file_open(struct gw *gw, const char *dest, const char *team, const char *
 int gw_file_xattr(struct gw *gw, const char *dest, const char *team, const char *date,
 		  const char *name, const char *attr, struct buf *out);
 
-/* Calls fn with each extended attribute name of a data file. */
-int gw_file_xattr_list(gw_name_fn fn, void *ctx);
+/*
+ * Calls fn with the name of each extended attribute that the data file has
+ * a value for now (gw_file_xattr() of it succeeds): .sync and .sha256
+ * always, .etag and .uploaded_at once the version is in the bucket.
+ */
+int gw_file_xattr_list(struct gw *gw, const char *dest, const char *team,
+		       const char *date, const char *name, gw_name_fn fn, void *ctx);
+
+/*
+ * Numbers that change whenever what the tree shows may have changed: the
+ * source's content (looked at most every source_check_ms) and any
+ * destination's settings.  Cheap; for callers that cache listings.
+ */
+void gw_generation(struct gw *gw, uint64_t *source, uint64_t *settings);
 
 /* Tells a waiting .sync reader whether its caller gave up (Ctrl-C). */
 typedef int (*gw_interrupted_fn)(void *ctx);
