@@ -10,7 +10,6 @@
  * Only this file calls exit().
  */
 #include <errno.h>
-#include <fuse.h>
 #include <fuse_lowlevel.h>
 #include <limits.h>
 #include <signal.h>
@@ -37,7 +36,9 @@ struct options {
 	char *cache_size;
 	char *log_level;
 	unsigned source_check_ms;
+	double entry_timeout;
 	double attr_timeout;
+	double negative_timeout;
 	unsigned sync_workers;
 	unsigned upload_retries;
 	unsigned retry_base_ms;
@@ -70,7 +71,9 @@ static const struct fuse_opt option_spec[] = {
 	OPT("cache_size=%s", cache_size),
 	OPT("log_level=%s", log_level),
 	OPT("source_check_ms=%u", source_check_ms),
+	OPT("entry_timeout=%lf", entry_timeout),
 	OPT("attr_timeout=%lf", attr_timeout),
+	OPT("negative_timeout=%lf", negative_timeout),
 	OPT("sync_workers=%u", sync_workers),
 	OPT("upload_retries=%u", upload_retries),
 	OPT("retry_base_ms=%u", retry_base_ms),
@@ -130,7 +133,13 @@ static void usage(const char *prog)
 	       "    -o cache_size=SIZE     bound of the cache, e.g. 512M, 20G (default 4G)\n"
 	       "    -o source_check_ms=N   look for source changes at most every N ms\n"
 	       "                           (default 1000)\n"
-	       "    -o attr_timeout=SECS   kernel attribute cache time (default 1)\n"
+	       "    -o attr_timeout=SECS   how long the kernel may keep a file's or\n"
+	       "                           directory's attributes (default 60; changes in\n"
+	       "                           the source or settings invalidate them sooner)\n"
+	       "    -o entry_timeout=SECS  how long it may keep a name (default: as\n"
+	       "                           attr_timeout)\n"
+	       "    -o negative_timeout=SECS  how long it may keep a name's absence\n"
+	       "                           (default 1; 0 keeps none)\n"
 	       "    -o log_level=LEVEL     error, warning, info (default) or debug\n"
 	       "\n", stdout);
 	fputs("upload options (gateway-wide; per-destination settings are in .config):\n"
@@ -378,7 +387,7 @@ int main(int argc, char *argv[])
 	struct gw_options g = {0};
 	struct fs_context fsc = {0};
 	struct fuse_loop_config *loop = NULL;
-	struct fuse *fuse = NULL;
+	struct fuse_session *se = NULL;
 	struct buf err = BUF_INIT;
 	struct gw *check = NULL;
 	int ret = 1, mounted = 0;
@@ -388,7 +397,9 @@ int main(int argc, char *argv[])
 		return 1;
 	}
 	o.source_check_ms = 1000;
-	o.attr_timeout = 1.0;
+	o.entry_timeout = -1;
+	o.attr_timeout = 60.0;
+	o.negative_timeout = 1.0;
 	o.upload_retries = 5;
 	o.max_failures = 5;
 	if (fuse_opt_parse(&args, &o, option_spec, collect_nonopt) < 0)
@@ -414,7 +425,7 @@ int main(int argc, char *argv[])
 		usage(argv[0]);
 		printf("FUSE options:\n");
 		fuse_cmdline_help();
-		fuse_lib_help(&args);
+		fuse_lowlevel_help();
 		ret = 0;
 		goto out;
 	}
@@ -457,10 +468,16 @@ int main(int argc, char *argv[])
 	fsc.uid = getuid();
 	fsc.gid = getgid();
 	fsc.attr_timeout = o.attr_timeout;
-	fuse = fuse_new(&args, fs_operations(), sizeof(struct fuse_operations), &fsc);
-	if (!fuse)
+	fsc.entry_timeout = o.entry_timeout >= 0 ? o.entry_timeout : o.attr_timeout;
+	fsc.negative_timeout = o.negative_timeout;
+	fsc.inodes = fs_inodes_new();
+	if (!fsc.inodes)
 		goto out;
-	if (fuse_mount(fuse, cmd.mountpoint) != 0)
+	se = fuse_session_new(&args, fs_operations(), sizeof(struct fuse_lowlevel_ops), &fsc);
+	if (!se)
+		goto out;
+	fsc.se = se;
+	if (fuse_session_mount(se, cmd.mountpoint) != 0)
 		goto out;
 	mounted = 1;
 	if (fuse_daemonize(cmd.foreground) != 0)
@@ -471,12 +488,16 @@ int main(int argc, char *argv[])
 		log_error("%s", buf_str(&err));
 		goto out;
 	}
-	if (fuse_set_signal_handlers(fuse_get_session(fuse)) != 0)
+	if (fuse_set_signal_handlers(se) != 0)
 		goto out;
+	if (fs_notify_start(&fsc, se, o.source_check_ms) < 0) {
+		log_error("cannot start the cache invalidation thread");
+		goto out;
+	}
 	log_info("mounted '%s' on '%s' (state '%s', cache '%s')", o.source,
 		 cmd.mountpoint, o.state, o.cache);
 	if (cmd.singlethread) {
-		ret = fuse_loop(fuse);
+		ret = fuse_session_loop(se);
 	} else {
 		loop = fuse_loop_cfg_create();
 		fuse_loop_cfg_set_clone_fd(loop, cmd.clone_fd);
@@ -485,17 +506,19 @@ int main(int argc, char *argv[])
 							      ? cmd.max_threads : 16);
 		if (cmd.max_idle_threads != UINT_MAX) /* UINT_MAX: not given */
 			fuse_loop_cfg_set_idle_threads(loop, cmd.max_idle_threads);
-		ret = fuse_loop_mt(fuse, loop);
+		ret = fuse_session_loop_mt(se, loop);
 	}
 	/* libfuse returns the signal that ended the loop: a requested stop is clean. */
 	ret = ret == 0 || ret == SIGTERM || ret == SIGINT || ret == SIGHUP ? 0 : 1;
-	fuse_remove_signal_handlers(fuse_get_session(fuse));
+	fuse_remove_signal_handlers(se);
 	log_info("unmounting '%s'", cmd.mountpoint);
 out:
+	fs_notify_stop(fsc.notify);
 	if (mounted)
-		fuse_unmount(fuse);
-	if (fuse)
-		fuse_destroy(fuse);
+		fuse_session_unmount(se);
+	if (se)
+		fuse_session_destroy(se);
+	fs_inodes_free(fsc.inodes);
 	gw_free(fsc.gw);
 	fuse_loop_cfg_destroy(loop);
 	buf_release(&err);

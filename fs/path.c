@@ -1,5 +1,5 @@
 /*
- * path: splitting FUSE paths into the tree's components (see path.h).
+ * path: the names of the tree and their inode numbers (see path.h).
  */
 #include "path.h"
 
@@ -8,36 +8,47 @@
 
 #include "gateway.h"
 
-int fs_path_parse(const char *path, struct fs_path *p)
+int fs_path_is_dir(enum fs_kind kind)
 {
-	size_t len = strlen(path);
+	return kind == FS_ROOT || kind == FS_DEST || kind == FS_TEAM || kind == FS_DATE;
+}
 
-	p->depth = 0;
-	p->control = -1;
-	p->root = -1;
-	if (len >= sizeof(p->storage) || path[0] != '/')
+int fs_path_child(enum fs_kind parent, const char *name, int *which)
+{
+	size_t len = strnlen(name, FS_NAME_MAX + 1);
+
+	*which = -1;
+	if (!fs_path_is_dir(parent))
+		return -ENOTDIR;
+	if (len > FS_NAME_MAX)
+		return -ENAMETOOLONG;
+	if (len == 0 || strchr(name, '/') || strcmp(name, ".") == 0 ||
+	    strcmp(name, "..") == 0)
 		return -ENOENT;
-	memcpy(p->storage, path, len + 1);
-	char *s = p->storage + 1;
-	/*
-	 * Every '/' but the root's starts a component, which must not be
-	 * empty: "/a/" names nothing, like "/a//b".
-	 */
-	while (len > 1) {
-		char *slash = strchr(s, '/');
-		if (slash)
-			*slash = '\0';
-		if (!*s || strcmp(s, ".") == 0 || strcmp(s, "..") == 0 ||
-		    p->depth == FS_MAX_DEPTH)
-			return -ENOENT;
-		p->part[p->depth++] = s;
-		if (!slash)
-			break;
-		s = slash + 1;
+	switch (parent) {
+	case FS_ROOT:
+		*which = gw_root_find(name);
+		return *which >= 0 ? FS_ROOT_FILE : FS_DEST;
+	case FS_DEST:
+		*which = gw_control_find(name);
+		return *which >= 0 ? FS_CONTROL : FS_TEAM;
+	case FS_TEAM:
+		return FS_DATE;
+	default:
+		return FS_DATA;
 	}
-	if (p->depth == 2)
-		p->control = gw_control_find(p->part[1]);
-	if (p->depth == 1)
-		p->root = gw_root_find(p->part[0]);
-	return 0;
+}
+
+uint64_t fs_path_ino(const char *path, size_t len)
+{
+	uint64_t h = 14695981039346656037ULL;
+
+	if (len == 0)
+		return 1;
+	for (size_t i = 0; i < len; i++) {
+		h ^= path[i] ? (unsigned char)path[i] : '/';
+		h *= 1099511628211ULL;
+	}
+	/* 0 is no inode, 1 the root: both stay free (a 2^-63 chance each). */
+	return h > 1 ? h : h + 2;
 }

@@ -1,28 +1,53 @@
 /*
- * path: how fs/ reads the paths FUSE hands it.  A path has at most
- * FS_MAX_DEPTH components (see fs.c for what each depth is); anything
- * deeper, or with an empty, "." or ".." component, names nothing.
+ * path: what a name means in the tree, and the inode number of a path.
+ *
+ * The tree, by depth below the mount root:
+ *   (root)                    FS_ROOT: destinations, and hidden root files
+ *   DEST                      FS_DEST, or FS_ROOT_FILE (.status, .metrics, .audit)
+ *   DEST/TEAM                 FS_TEAM, or FS_CONTROL (.config, .status, ...)
+ *   DEST/TEAM/DATE            FS_DATE
+ *   DEST/TEAM/DATE/FILE       FS_DATA
+ * Whether a name exists is the gateway's to say; these functions only say
+ * what it would be.
  *
  * Pure functions: safe from any thread.
  */
 #ifndef WAREHOUSEFS_FS_PATH_H
 #define WAREHOUSEFS_FS_PATH_H
 
-#define FS_MAX_DEPTH 4
+#include <stddef.h>
+#include <stdint.h>
 
-struct fs_path {
-	int depth; /* number of components; 0 for the root */
-	char *part[FS_MAX_DEPTH]; /* into storage */
-	char storage[4096];
-	int control; /* depth 2: which control file (enum gw_control), or -1 */
-	int root;    /* depth 1: which hidden root file (enum gw_root_file), or -1 */
+#define FS_MAX_DEPTH 4
+#define FS_NAME_MAX 255
+
+enum fs_kind {
+	FS_ROOT,
+	FS_ROOT_FILE,
+	FS_DEST,
+	FS_CONTROL,
+	FS_TEAM,
+	FS_DATE,
+	FS_DATA,
 };
 
 /*
- * Splits path (NUL-terminated, starting with '/') into p, which keeps its
- * own copy.  Returns 0, or -ENOENT when path is deeper than the tree, too
- * long, or has odd parts.
+ * The kind of the entry called name in a directory of kind parent, with
+ * *which set to the control or root file it is (enum gw_control,
+ * enum gw_root_file), else -1.  -ENOENT for a name that can name nothing
+ * (empty, ".", "..", with a '/'), -ENAMETOOLONG past FS_NAME_MAX bytes,
+ * -ENOTDIR when parent is not a directory.
  */
-int fs_path_parse(const char *path, struct fs_path *p);
+int fs_path_child(enum fs_kind parent, const char *name, int *which);
+
+/* Whether entries of this kind are directories. */
+int fs_path_is_dir(enum fs_kind kind);
+
+/*
+ * The inode number of the entry at path below the root: components
+ * separated by NUL, len bytes in all (0 for the root).  FNV-1a (64 bit)
+ * of the components joined by '/', never 0 or 1 (1 is the root's).
+ */
+uint64_t fs_path_ino(const char *path, size_t len);
 
 #endif

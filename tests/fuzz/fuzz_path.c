@@ -1,13 +1,17 @@
 /*
- * Fuzz target: the paths FUSE hands fs/ (fs_path_parse()).
+ * Fuzz target: the names the kernel hands fs/ in LOOKUP, MKDIR and the
+ * like (fs_path_child()), and the inode numbers of paths (fs_path_ino()).
  *
- * The input, cut at its first NUL, is the path.  A small model written
- * here says which paths name something: "/" and "/A/B..." with one to
- * FS_MAX_DEPTH components, none empty, "." or "..", shorter than the
- * parser's storage.  Invariants checked:
- *   - the parser accepts exactly what the model accepts;
- *   - when it does, its components are the model's, joined they give the
- *     path back, and control/root name the file the gateway would find.
+ * The input's first byte picks the parent's kind (enum fs_kind, modulo
+ * its count); the rest, cut at its first NUL, is the name.  A small model
+ * written here says what the name must be.  Invariants checked:
+ *   - a name is refused exactly when it is empty, ".", "..", or holds a
+ *     '/' (-ENOENT), or is longer than FS_NAME_MAX (-ENAMETOOLONG); a
+ *     parent that is not a directory is -ENOTDIR;
+ *   - an accepted name is of the kind one level down, and names a control
+ *     or root file exactly when the gateway finds it as one;
+ *   - inode numbers are never 0 or 1 below the root and depend only on
+ *     the path: equal for equal paths, as joined with '/'.
  */
 #include <errno.h>
 #include <string.h>
@@ -16,60 +20,66 @@
 #include "gateway.h"
 #include "path.h"
 
-/* Whether the model says path names something; counts its components. */
-static int model_accepts(const char *path, int *depth)
-{
-	size_t len = strlen(path);
+#define NKINDS 7
 
-	*depth = 0;
-	if (path[0] != '/' || len >= sizeof(((struct fs_path *)0)->storage))
-		return 0;
-	if (len == 1)
-		return 1;
-	for (const char *s = path + 1;;) {
-		const char *end = strchr(s, '/');
-		size_t n = end ? (size_t)(end - s) : strlen(s);
-		if (n == 0 || (n == 1 && s[0] == '.') || (n == 2 && s[0] == '.' && s[1] == '.'))
-			return 0;
-		if (++*depth > FS_MAX_DEPTH)
-			return 0;
-		if (!end)
-			return 1;
-		s = end + 1;
-	}
+static int model_valid(const char *name)
+{
+	size_t len = strlen(name);
+
+	if (len > FS_NAME_MAX)
+		return -ENAMETOOLONG;
+	return len > 0 && !strchr(name, '/') &&
+	       strcmp(name, ".") != 0 && strcmp(name, "..") != 0;
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	char *path = malloc(size + 1);
-	struct fs_path *p = malloc(sizeof(*p));
-	struct buf joined = BUF_INIT;
-	int depth;
+	if (size == 0)
+		return 0;
+	enum fs_kind parent = (enum fs_kind)(data[0] % NKINDS);
+	char *name = malloc(size);
+	int which;
 
-	FUZZ_CHECK(path && p);
-	memcpy(path, data, size);
-	path[size] = '\0';
+	FUZZ_CHECK(name);
+	memcpy(name, data + 1, size - 1);
+	name[size - 1] = '\0';
 
-	int ret = fs_path_parse(path, p);
-	int ok = model_accepts(path, &depth);
-	FUZZ_CHECK(ret == 0 || ret == -ENOENT);
-	FUZZ_CHECK((ret == 0) == ok);
-	if (ret == 0) {
-		FUZZ_CHECK(p->depth == depth && p->depth >= 0 && p->depth <= FS_MAX_DEPTH);
-		for (int i = 0; i < p->depth; i++) {
-			const char *part = p->part[i];
-			FUZZ_CHECK(part >= p->storage && part < p->storage + sizeof(p->storage));
-			FUZZ_CHECK(part[0] != '\0' && strchr(part, '/') == NULL);
-			FUZZ_CHECK(strcmp(part, ".") != 0 && strcmp(part, "..") != 0);
-			buf_addf(&joined, "/%s", part);
+	int kind = fs_path_child(parent, name, &which);
+	if (!fs_path_is_dir(parent)) {
+		FUZZ_CHECK(kind == -ENOTDIR && which == -1);
+	} else if (model_valid(name) <= 0) {
+		FUZZ_CHECK(kind == (model_valid(name) ? -ENAMETOOLONG : -ENOENT) && which == -1);
+	} else {
+		switch (parent) {
+		case FS_ROOT:
+			FUZZ_CHECK(which == gw_root_find(name));
+			FUZZ_CHECK(kind == (which >= 0 ? FS_ROOT_FILE : FS_DEST));
+			break;
+		case FS_DEST:
+			FUZZ_CHECK(which == gw_control_find(name));
+			FUZZ_CHECK(kind == (which >= 0 ? FS_CONTROL : FS_TEAM));
+			break;
+		case FS_TEAM:
+			FUZZ_CHECK(kind == FS_DATE && which == -1);
+			break;
+		default:
+			FUZZ_CHECK(kind == FS_DATA && which == -1);
 		}
-		FUZZ_CHECK(strcmp(p->depth ? buf_str(&joined) : "/", path) == 0);
-		FUZZ_CHECK(p->control == (p->depth == 2 ? gw_control_find(p->part[1]) : -1));
-		FUZZ_CHECK(p->root == (p->depth == 1 ? gw_root_find(p->part[0]) : -1));
 	}
 
-	buf_release(&joined);
-	free(p);
-	free(path);
+	/* The name as a path of NUL-separated components, and joined by '/'. */
+	size_t len = strlen(name);
+	char *joined = malloc(len + 1);
+	FUZZ_CHECK(joined);
+	memcpy(joined, name, len + 1);
+	for (size_t i = 0; i < len; i++)
+		if (name[i] == '/')
+			name[i] = '\0';
+	uint64_t ino = fs_path_ino(name, len);
+	FUZZ_CHECK(ino == fs_path_ino(joined, len));
+	FUZZ_CHECK(len == 0 ? ino == 1 : ino > 1);
+
+	free(joined);
+	free(name);
 	return 0;
 }
