@@ -603,9 +603,39 @@ unsigned gw_root_mode(enum gw_root_file f)
 	return f == GW_ROOT_AUDIT ? 0400 : 0444;
 }
 
+/* How many destinations there are, by what they can do now. */
+struct dest_counts {
+	int64_t all;
+	int64_t configured;   /* no required setting missing */
+	int64_t active;       /* configured and not paused: scheduled runs fire */
+	int64_t paused;       /* paused, configured or not */
+	int64_t unconfigured; /* all - configured */
+};
+
+/* Counts from the in-memory destinations, as each .status shows them. */
+static void count_dests(struct gw *gw, struct dest_counts *c)
+{
+	size_t b = 0;
+
+	memset(c, 0, sizeof(*c));
+	pthread_mutex_lock(&gw->dest_lock);
+	for (struct hmap_entry *e = hmap_next(&gw->dests, &b, NULL); e;
+	     e = hmap_next(&gw->dests, &b, e)) {
+		const struct gw_dest *d = (const struct gw_dest *)e;
+		int configured = gw_missing_keys(d, NULL) == 0;
+		c->all++;
+		c->configured += configured;
+		c->active += configured && !d->paused;
+		c->paused += d->paused != 0;
+	}
+	pthread_mutex_unlock(&gw->dest_lock);
+	c->unconfigured = c->all - c->configured;
+}
+
 int gw_root_read(struct gw *gw, enum gw_root_file f, struct buf *out)
 {
 	struct runs_totals t;
+	struct dest_counts dc;
 	uint64_t cache_bytes, cache_versions;
 	char when[32];
 
@@ -614,6 +644,7 @@ int gw_root_read(struct gw *gw, enum gw_root_file f, struct buf *out)
 	int ret = runs_totals(gw->state, &t);
 	if (ret)
 		return ret;
+	count_dests(gw, &dc);
 	cache_usage(gw->cache, &cache_bytes, &cache_versions);
 	int64_t uptime = clock_now() - gw->started_at;
 	if (f == GW_ROOT_STATUS) {
@@ -621,10 +652,12 @@ int gw_root_read(struct gw *gw, enum gw_root_file f, struct buf *out)
 		buf_addf(out, "version = %s\n", WAREHOUSEFS_VERSION);
 		buf_addf(out, "started_at = %s\n", when);
 		buf_addf(out, "uptime_seconds = %lld\n", (long long)uptime);
-		buf_addf(out, "destinations = %lld\n", (long long)t.destinations);
-		buf_addf(out, "destinations_active = %lld\n",
-			 (long long)(t.destinations - t.paused));
-		buf_addf(out, "destinations_paused = %lld\n", (long long)t.paused);
+		buf_addf(out, "destinations = %lld\n", (long long)dc.all);
+		buf_addf(out, "destinations_configured = %lld\n", (long long)dc.configured);
+		buf_addf(out, "destinations_active = %lld\n", (long long)dc.active);
+		buf_addf(out, "destinations_paused = %lld\n", (long long)dc.paused);
+		buf_addf(out, "destinations_unconfigured = %lld\n",
+			 (long long)dc.unconfigured);
 		buf_addf(out, "queue_depth = %lld\n", (long long)(t.pending + t.uploading));
 		buf_addf(out, "uploads_pending = %lld\n", (long long)t.pending);
 		buf_addf(out, "uploads_in_flight = %lld\n", (long long)t.uploading);
@@ -645,10 +678,19 @@ int gw_root_read(struct gw *gw, enum gw_root_file f, struct buf *out)
 		 value)
 	METRIC("uptime_seconds", "gauge", "Seconds since the mount.", "%lld",
 	       (long long)uptime);
-	METRIC("destinations", "gauge", "Configured destinations.", "%lld",
-	       (long long)t.destinations);
-	METRIC("destinations_paused", "gauge", "Paused destinations.", "%lld",
-	       (long long)t.paused);
+	METRIC("destinations", "gauge", "Destinations, configured or not.", "%lld",
+	       (long long)dc.all);
+	METRIC("destinations_configured", "gauge",
+	       "Destinations with every required setting.", "%lld",
+	       (long long)dc.configured);
+	METRIC("destinations_active", "gauge",
+	       "Configured destinations that are not paused.", "%lld",
+	       (long long)dc.active);
+	METRIC("destinations_paused", "gauge", "Paused destinations, configured or not.",
+	       "%lld", (long long)dc.paused);
+	METRIC("destinations_unconfigured", "gauge",
+	       "Destinations missing a required setting.", "%lld",
+	       (long long)dc.unconfigured);
 	METRIC("queue_depth", "gauge", "Versions waiting for or in upload.", "%lld",
 	       (long long)(t.pending + t.uploading));
 	METRIC("uploads_failed_pending_retry", "gauge", "Versions marked failed.", "%lld",

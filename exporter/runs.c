@@ -485,9 +485,7 @@ int runs_totals(struct state *st, struct runs_totals *t)
 	memset(t, 0, sizeof(*t));
 	pthread_mutex_lock(&st->lock);
 	sqlite3_stmt *s = state_prepare(
-		st, "SELECT (SELECT COUNT(*) FROM destinations),"
-		    "(SELECT COUNT(*) FROM destinations WHERE paused = 1),"
-		    "(SELECT COUNT(*) FROM uploads WHERE state = 'pending'),"
+		st, "SELECT (SELECT COUNT(*) FROM uploads WHERE state = 'pending'),"
 		    "(SELECT COUNT(*) FROM uploads WHERE state = 'uploading'),"
 		    "(SELECT COUNT(*) FROM uploads WHERE state = 'failed'),"
 		    "(SELECT COALESCE(SUM(uploads_ok), 0) FROM destinations),"
@@ -498,16 +496,14 @@ int runs_totals(struct state *st, struct runs_totals *t)
 	if (s) {
 		int rc = sqlite3_step(s);
 		if (rc == SQLITE_ROW) {
-			t->destinations = sqlite3_column_int64(s, 0);
-			t->paused = sqlite3_column_int64(s, 1);
-			t->pending = sqlite3_column_int64(s, 2);
-			t->uploading = sqlite3_column_int64(s, 3);
-			t->failed = sqlite3_column_int64(s, 4);
-			t->uploads_ok = sqlite3_column_int64(s, 5);
-			t->uploads_failed = sqlite3_column_int64(s, 6);
-			t->bytes_uploaded = (uint64_t)sqlite3_column_int64(s, 7);
-			t->runs_active = sqlite3_column_int64(s, 8);
-			t->runs_done = sqlite3_column_int64(s, 9);
+			t->pending = sqlite3_column_int64(s, 0);
+			t->uploading = sqlite3_column_int64(s, 1);
+			t->failed = sqlite3_column_int64(s, 2);
+			t->uploads_ok = sqlite3_column_int64(s, 3);
+			t->uploads_failed = sqlite3_column_int64(s, 4);
+			t->bytes_uploaded = (uint64_t)sqlite3_column_int64(s, 5);
+			t->runs_active = sqlite3_column_int64(s, 6);
+			t->runs_done = sqlite3_column_int64(s, 7);
 			ret = 0;
 		} else {
 			ret = state_errno(st, rc, "count");

@@ -106,14 +106,16 @@ int runs_last(struct state *st, int64_t dest_id, struct buf *summary);
 int runs_history(struct state *st, int64_t dest_id, struct buf *out);
 
 struct runs_totals {
-	int64_t destinations, paused;
 	int64_t pending, uploading, failed;
 	int64_t uploads_ok, uploads_failed;
 	uint64_t bytes_uploaded;
 	int64_t runs_active, runs_done;
 };
 
-/* Gateway-wide counters for the root .status and .metrics. */
+/*
+ * Gateway-wide upload and run counters for the root .status and .metrics
+ * (destinations are counted by the gateway, which knows which are configured).
+ */
 int runs_totals(struct state *st, struct runs_totals *t);
 
 #endif
