@@ -488,8 +488,10 @@ int gw_run_now_write(struct gw *gw, const char *dest, const char *data, size_t l
 	/* One date is a run now; a range or several dates, a backfill. */
 	const char *trigger = n == 1 ? "run-now" : "backfill";
 	ret = start_run(gw, sd.id, trigger, buf_str(&norm));
-	if (!ret)
+	if (!ret) {
+		gw_input_accepted(gw, sd.id);
 		gw_audit(gw, who, dest, trigger, buf_str(&norm));
+	}
 out:
 	buf_release(&norm);
 	buf_release(&why);
@@ -516,8 +518,10 @@ int gw_control_touch(struct gw *gw, const char *dest, enum gw_control c,
 	case GW_RUN_NOW:
 		latest_period(schedule, &period);
 		ret = start_run(gw, sd.id, "run-now", buf_str(&period));
-		if (!ret)
+		if (!ret) {
+			gw_input_accepted(gw, sd.id);
 			gw_audit(gw, who, dest, "run-now", buf_str(&period));
+		}
 		break;
 	case GW_PAUSE:
 		ret = runs_set_paused(gw->state, sd.id, 1, "paused by .pause", 0, 0);

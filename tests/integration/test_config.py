@@ -327,3 +327,47 @@ def test_root_status_and_metrics_count_destinations_by_what_they_can_do(mount):
     assert counts() == {"destinations": 3, "destinations_configured": 3,
                         "destinations_active": 3, "destinations_paused": 0,
                         "destinations_unconfigured": 0}
+
+
+def test_last_config_error_is_shown_only_while_it_is_the_latest_outcome(mount):
+    """Issue 18.7: a refused write to .config or .run-now shows in .status
+    (last_config_error, last_config_error_at) until a later write to either
+    is accepted, even one that changes nothing."""
+    cfg, run_now = mount.path("main", ".config"), mount.path("main", ".run-now")
+
+    def error():
+        st = parse_kv(read_text(mount.path("main", ".status")))
+        if st["last_config_error"] == "none":
+            assert "last_config_error_at" not in st, st
+        else:
+            assert st["last_config_error_at"].endswith("Z"), st
+        return st["last_config_error"]
+
+    assert error() == "none"
+    # A refused date, then an accepted one.
+    assert write_config_raw(run_now, [b"2025-13-01\n"]) == errno.EINVAL
+    assert error().startswith(".run-now: ")
+    assert write_config_raw(run_now, [b"2025-01-14\n"]) == 0
+    assert error() == "none"
+    # A refused date, then a touch (utime acts before it returns).
+    assert write_config_raw(run_now, [b"tomorrow\n"]) == errno.EINVAL
+    assert "'tomorrow' is not a date" in error()
+    os.utime(run_now)
+    assert error() == "none"
+    # A refused .config, then a write of nothing but a comment.
+    assert write_config_raw(cfg, [b"schedule = weekly\n"]) == errno.EINVAL
+    assert error().startswith(".config: ")
+    assert write_config_raw(cfg, [b"# nothing to change\n"]) == 0
+    assert error() == "none"
+    # Only the latest refusal is kept; an accepted write to the other file
+    # is a later outcome, so it clears it too.
+    assert write_config_raw(cfg, [b"sse = rot13\n"]) == errno.EINVAL
+    assert write_config_raw(run_now, [b"2025-01-99\n"]) == errno.EINVAL
+    assert "'2025-01-99' is not a date" in error()
+    mount.write_config("main", {"schedule": "hourly"})
+    assert error() == "none"
+    # It stays cleared across a remount.
+    assert write_config_raw(cfg, [b"region = Bad Region\n"]) == errno.EINVAL
+    assert write_config_raw(run_now, [b"2025-01-13\n"]) == 0
+    mount.remount()
+    assert error() == "none"
