@@ -241,6 +241,7 @@ struct run_exec {
 	int64_t files, skipped;
 	uint64_t bytes;
 	struct buf error;
+	struct buf note;
 	char **teams;
 	size_t nteams;
 };
@@ -308,7 +309,7 @@ static void execute(struct gw *gw, struct state *st, const struct runs_item *run
 	x.ctx.state = st;
 	if (state_dest_get_id(st, run->dest_id, &sd) < 0 ||
 	    gw_dest_view(gw, sd.name, &v) < 0) {
-		runs_enumerated(st, run->id, 0, 0, 0, "destination deleted");
+		runs_enumerated(st, run->id, 0, 0, 0, "destination deleted", NULL);
 		return;
 	}
 	snprintf(x.dest, sizeof(x.dest), "%s", sd.name);
@@ -327,8 +328,16 @@ static void execute(struct gw *gw, struct state *st, const struct runs_item *run
 	}
 	if (!x.error.len)
 		period_each_day(run->period, export_day, &x);
+	/*
+	 * Nothing exported and nothing failed: no team of the destination has
+	 * a row on any day of the period.  The run is ok, and says why it is
+	 * empty rather than looking like one that lost its files.
+	 */
+	if (!x.error.len && !x.files)
+		buf_addf(&x.note, "no rows for %s", run->period);
 	runs_enumerated(st, run->id, x.files, x.bytes, x.skipped,
-			x.error.len ? buf_str(&x.error) : NULL);
+			x.error.len ? buf_str(&x.error) : NULL,
+			x.note.len ? buf_str(&x.note) : NULL);
 	log_info("run %lld of '%s' (%s %s): %lld file(s), %llu bytes, %lld skipped",
 		 (long long)run->id, x.dest, run->trigger, run->period, (long long)x.files,
 		 (unsigned long long)x.bytes, (long long)x.skipped);
@@ -337,6 +346,7 @@ static void execute(struct gw *gw, struct state *st, const struct runs_item *run
 		free(x.teams[i]);
 	free(x.teams);
 	buf_release(&x.error);
+	buf_release(&x.note);
 }
 
 static void *runner_main(void *arg)

@@ -124,12 +124,12 @@ out:
 }
 
 int runs_enumerated(struct state *st, int64_t id, int64_t files, uint64_t bytes,
-		    int64_t skipped, const char *error)
+		    int64_t skipped, const char *error, const char *note)
 {
 	pthread_mutex_lock(&st->lock);
 	sqlite3_stmt *s = state_prepare(st, "UPDATE runs SET status = 'uploading', "
-					    "files = ?2, bytes = ?3, skipped = ?4, error = ?5 "
-					    "WHERE id = ?1");
+					    "files = ?2, bytes = ?3, skipped = ?4, error = ?5, "
+					    "note = ?6 WHERE id = ?1");
 	if (s) {
 		sqlite3_bind_int64(s, 1, id);
 		sqlite3_bind_int64(s, 2, files);
@@ -137,6 +137,8 @@ int runs_enumerated(struct state *st, int64_t id, int64_t files, uint64_t bytes,
 		sqlite3_bind_int64(s, 4, skipped);
 		if (error)
 			state_bind_text(s, 5, error);
+		if (note)
+			state_bind_text(s, 6, note);
 	}
 	int ret = state_step_once(st, s, "record run");
 	pthread_mutex_unlock(&st->lock);
@@ -395,7 +397,7 @@ static void add_field(struct buf *out, const char *v)
 
 static const char RUN_COLUMNS[] = "id, trigger, period, started_at, finished_at, files, "
 				  "bytes, CASE WHEN status = 'done' THEN result "
-				  "ELSE status END, error";
+				  "ELSE status END, error, note";
 
 static void add_run_csv(struct buf *out, sqlite3_stmt *s)
 {
@@ -411,7 +413,9 @@ static void add_run_csv(struct buf *out, sqlite3_stmt *s)
 		 (long long)sqlite3_column_int64(s, 6));
 	add_field(out, (const char *)sqlite3_column_text(s, 7));
 	buf_addch(out, ',');
-	add_field(out, (const char *)sqlite3_column_text(s, 8));
+	/* The error column holds a run's note when it has no error. */
+	const char *err = (const char *)sqlite3_column_text(s, 8);
+	add_field(out, err ? err : (const char *)sqlite3_column_text(s, 9));
 	buf_addch(out, '\n');
 }
 
@@ -465,8 +469,11 @@ int runs_last(struct state *st, int64_t dest_id, struct buf *summary)
 		buf_addf(summary, "\nlast_run_files = %lld\nlast_run_bytes = %lld\n"
 			 "last_run_result = %s\n", (long long)sqlite3_column_int64(s, 5),
 			 (long long)sqlite3_column_int64(s, 6), sqlite3_column_text(s, 7));
+		const char *note = (const char *)sqlite3_column_text(s, 9);
 		if (err)
 			buf_addf(summary, "last_run_error = %s\n", err);
+		if (note)
+			buf_addf(summary, "last_run_note = %s\n", note);
 		ret = 0;
 	} else {
 		ret = rc == SQLITE_DONE ? -ENOENT : state_errno(st, rc, "read runs");

@@ -52,9 +52,15 @@ struct runs_item {
 /* Claims the oldest queued run (-> running): 0, -ENOENT or a negative errno. */
 int runs_claim(struct state *st, int64_t now, struct runs_item *out);
 
-/* A runner has queued a run's files: -> uploading, with its counts. */
+/*
+ * A runner has queued a run's files: -> uploading, with its counts.
+ * error (or NULL) makes the run failed or partial; note (or NULL) says
+ * something worth knowing about a run that may well be ok ("no rows for
+ * 2025-01-14").  .history shows the note in its error column when there is
+ * no error; .status shows both.
+ */
 int runs_enumerated(struct state *st, int64_t id, int64_t files, uint64_t bytes,
-		    int64_t skipped, const char *error);
+		    int64_t skipped, const char *error, const char *note);
 
 /*
  * How many runs of a destination are queued or running (their files not

@@ -101,7 +101,8 @@ def wait_runs(m, dest, n, timeout=30, results=DONE):
     return h
 
 
-def check_run(r, trigger, period, result="ok", files=None, nbytes=None):
+def check_run(r, trigger, period, result="ok", files=None, nbytes=None, note=""):
+    """An ok run's error column is empty, or holds its note ("no rows for ...")."""
     assert (r["trigger"], r["period"], r["result"]) == (trigger, period, result), r
     assert ISO8601.match(r["started_at"]) and ISO8601.match(r["finished_at"]), r
     assert r["started_at"] <= r["finished_at"], r
@@ -110,7 +111,7 @@ def check_run(r, trigger, period, result="ok", files=None, nbytes=None):
     if nbytes is not None:
         assert int(r["bytes"]) == nbytes, r
     if result == "ok":
-        assert r["error"] == "", r
+        assert r["error"] == note, r
 
 
 def touch(path):
@@ -320,6 +321,51 @@ def test_backfill_range_then_again_uploads_nothing_new(rgw, tmp_path, mount_fact
     assert write_control(m.path("bf", ".run-now"), b"2024-02-02\n") == 0
     h = wait_runs(m, "bf", 4)
     check_run(h[3], "run-now", "2024-02-02", "ok", files=1)
+
+
+def test_a_period_without_rows_is_an_ok_run_that_says_so(rgw, tmp_path, mount_factory):
+    """Issue 18.4: a run whose period has no source rows is ok with 0 files,
+    and .history (in its error column) and .status (last_run_note) say
+    "no rows for PERIOD"; a run that exported files has no note.  A state
+    database made before runs had notes gains the column at the next mount."""
+    src = days_source(str(tmp_path / "gap.db"), "gap", "2025-01-10", "2025-01-12")
+    m = start(mount_factory, src, test_now="2025-01-15T12:00:00Z")
+    prefix = "r2gap/"
+    m.mkdest("gap", "gap", **settings(rgw, prefix))
+
+    def last(n, trigger, period, files, note):
+        h = wait_runs(m, "gap", n)
+        check_run(h[-1], trigger, period, "ok", files=files, note=note)
+        st = status(m, "gap")
+        assert st["last_run"] == f"{h[-1]['run_id']} {trigger} {period}", st
+        assert (st["last_run_result"], st["last_run_files"]) == ("ok", str(files)), st
+        assert st.get("last_run_note", "") == note and "last_run_error" not in st, st
+        return h
+
+    touch(m.path("gap", ".run-now"))  # yesterday, 2025-01-14: no rows
+    h = last(1, "run-now", "2025-01-14", 0, "no rows for 2025-01-14")
+    assert h[0]["bytes"] == "0", h[0]
+    assert write_control(m.path("gap", ".run-now"), b"2024-12-01..2024-12-31\n") == 0
+    last(2, "backfill", "2024-12-01..2024-12-31", 0, "no rows for 2024-12-01..2024-12-31")
+    assert write_control(m.path("gap", ".run-now"), b"2025-01-12..2025-01-14\n") == 0
+    last(3, "backfill", "2025-01-12..2025-01-14", 1, "")
+    sync(m, "gap")
+    assert list(rgw.objects(prefix)) == [f"{prefix}gap/2025-01-12/{DATA}"]
+
+    # Kept across a remount; an older state database (runs without a note
+    # column) gets one, and its old runs show no note.
+    m.remount()
+    assert [r["error"] for r in history(m, "gap")] == \
+        ["no rows for 2025-01-14", "no rows for 2024-12-01..2024-12-31", ""]
+    assert m.stop() == 0
+    db = sqlite3.connect(m.state)
+    db.execute("ALTER TABLE runs DROP COLUMN note")
+    db.commit()
+    db.close()
+    m.start()
+    assert [r["error"] for r in history(m, "gap")] == ["", "", ""]
+    touch(m.path("gap", ".run-now"))
+    last(4, "run-now", "2025-01-14", 0, "no rows for 2025-01-14")
 
 
 # Refused .run-now input: (bytes written, reason in .status).  "Today" is
