@@ -208,7 +208,12 @@ static void on_finished(void *ctx, const struct runs_finished *f)
 		log_warn("destination %lld paused itself after repeated failed runs",
 			 (long long)f->dest_id);
 	}
-	log_info("run %lld finished: %s", (long long)f->id, f->result);
+	/* The one line a run logs at info: per-file lines are debug. */
+	log_info("run %lld of '%s' (%s %s) finished: %s, %lld file(s), %llu bytes, "
+		 "%lld skipped, %lld s%s%s", (long long)f->id, f->dest, f->trigger,
+		 f->period, f->result, (long long)f->files, (unsigned long long)f->bytes,
+		 (long long)f->skipped, (long long)f->seconds, f->detail[0] ? "; " : "",
+		 f->detail);
 }
 
 void gw_runs_finish(struct gw *gw)
@@ -338,9 +343,9 @@ static void execute(struct gw *gw, struct state *st, const struct runs_item *run
 	runs_enumerated(st, run->id, x.files, x.bytes, x.skipped,
 			x.error.len ? buf_str(&x.error) : NULL,
 			x.note.len ? buf_str(&x.note) : NULL);
-	log_info("run %lld of '%s' (%s %s): %lld file(s), %llu bytes, %lld skipped",
-		 (long long)run->id, x.dest, run->trigger, run->period, (long long)x.files,
-		 (unsigned long long)x.bytes, (long long)x.skipped);
+	log_debug("run %lld of '%s' (%s %s) queued its files: %lld file(s), %llu bytes, "
+		  "%lld skipped", (long long)run->id, x.dest, run->trigger, run->period,
+		  (long long)x.files, (unsigned long long)x.bytes, (long long)x.skipped);
 	sync_kick(gw->sync);
 	for (size_t i = 0; i < x.nteams; i++)
 		free(x.teams[i]);

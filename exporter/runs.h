@@ -71,12 +71,19 @@ int runs_count_enumerating(struct state *st, int64_t dest_id, int64_t *n);
 /* Runs left running or uploading by a crash go back to queued / stay uploading. */
 int runs_recover(struct state *st);
 
-/* One finished run, as runs_finish_ready() reports it. */
+/* One finished run, as runs_finish_ready() reports it (texts cut with "..."). */
 struct runs_finished {
 	int64_t id;
 	int64_t dest_id;
+	char dest[64];
+	char trigger[16];
+	char period[128];
+	int64_t files, skipped;
+	uint64_t bytes;
+	int64_t seconds;   /* from its start to its end, on the daemon's clock */
 	char result[16];
-	int auto_paused; /* this failure paused the destination */
+	char detail[256];  /* its error, else its note, else "" */
+	int auto_paused;   /* this failure paused the destination */
 };
 
 /*

@@ -195,8 +195,10 @@ def test_touch_run_now_exports_the_latest_day(rgw, source_factory, mount_factory
     assert st["last_run"] == f"{h[0]['run_id']} run-now 2025-01-14"
     assert (st["last_run_result"], st["last_run_files"]) == ("ok", "2")
     assert st["uploads_ok"] == "2"
-    assert "run 1 of 'main' (run-now 2025-01-14): 2 file(s)" in m.stderr
-    assert "1 skipped" in m.stderr  # team-b has no rows that day
+    # team-b has no rows that day: one skipped.
+    assert re.search(r" info: run 1 of 'main' \(run-now 2025-01-14\) finished: ok, "
+                     r"2 file\(s\), \d+ bytes, 1 skipped, \d+ s$", m.stderr, re.M), \
+        m.stderr[-2000:]
 
     # One team-day, timed from the touch to the object being in the bucket.
     m.mkdest("one", TEAM_A, **settings(rgw, "r1one/"))
@@ -270,7 +272,8 @@ def test_touch_has_acted_when_it_returns(source_factory, mount_factory):
 
 def test_backfill_range_then_again_uploads_nothing_new(rgw, tmp_path, mount_factory):
     src = days_source(str(tmp_path / "days.db"), "bf", "2023-12-30", "2024-02-02")
-    m = start(mount_factory, src, test_now="2025-01-15T12:00:00Z")
+    # debug: the log has a line per uploaded object, counted below.
+    m = start(mount_factory, src, test_now="2025-01-15T12:00:00Z", log_level="debug")
     prefix = "r2/"
     m.mkdest("bf", "bf", **settings(rgw, prefix))
 
@@ -302,7 +305,7 @@ def test_backfill_range_then_again_uploads_nothing_new(rgw, tmp_path, mount_fact
     assert (after["uploads_ok"], after["bytes_uploaded"]) == \
         (before["uploads_ok"], before["bytes_uploaded"])
     assert {k: e for k, (_, e) in rgw.objects(prefix).items()} == etags
-    assert len(re.findall(r" info: uploaded s3://", m.stderr)) == 31
+    assert len(re.findall(r" debug: uploaded s3://", m.stderr)) == 31
 
     # Lines and commas are one run; days without rows are skipped; only the
     # two new days upload.
@@ -314,8 +317,8 @@ def test_backfill_range_then_again_uploads_nothing_new(rgw, tmp_path, mount_fact
               files=4)
     assert status(m, "bf")["uploads_ok"] == "33"
     assert len(rgw.objects(prefix)) == 33
-    assert re.search(r"run 3 of 'bf' \(backfill [^)]*\): 4 file\(s\), \d+ bytes, "
-                     r"5 skipped", m.stderr), m.stderr[-2000:]
+    assert re.search(r" info: run 3 of 'bf' \(backfill [^)]*\) finished: ok, 4 file\(s\), "
+                     r"\d+ bytes, 5 skipped, \d+ s$", m.stderr, re.M), m.stderr[-2000:]
 
     # One date is a run-now of that date only.
     assert write_control(m.path("bf", ".run-now"), b"2024-02-02\n") == 0
@@ -351,6 +354,9 @@ def test_a_period_without_rows_is_an_ok_run_that_says_so(rgw, tmp_path, mount_fa
     last(3, "backfill", "2025-01-12..2025-01-14", 1, "")
     sync(m, "gap")
     assert list(rgw.objects(prefix)) == [f"{prefix}gap/2025-01-12/{DATA}"]
+    assert re.search(r" info: run 1 of 'gap' \(run-now 2025-01-14\) finished: ok, 0 file\(s\), "
+                     r"0 bytes, 1 skipped, \d+ s; no rows for 2025-01-14$", m.stderr, re.M), \
+        m.stderr[-2000:]
 
     # Kept across a remount; an older state database (runs without a note
     # column) gets one, and its old runs show no note.
@@ -747,6 +753,39 @@ def test_runs_waiting_on_a_dead_endpoint_do_not_hold_up_other_runs(
     check_run(wait_runs(m, "alive", 1, timeout=5)[0], "run-now", "2025-01-14", "ok",
               files=1)
     assert all(history(m, n)[0]["result"] == "uploading" for n in dead)
+
+
+# ------------------------------------------------------------------ 5b. logs
+
+def test_a_run_logs_one_info_line_and_each_object_only_at_debug(
+        rgw, tmp_path, mount_factory):
+    """Issue 18.6: a 40-day backfill logs one summary line at info (files,
+    bytes, duration, result), not one per object; log_level=debug adds a
+    line per uploaded object."""
+    src = days_source(str(tmp_path / "logs.db"), "logs", "2024-03-01", "2024-04-09")
+    for level in ("info", "debug"):
+        m = start(mount_factory, src, test_now="2025-01-15T12:00:00Z", log_level=level)
+        prefix = f"r5logs-{level}/"
+        m.mkdest("logs", "logs", **settings(rgw, prefix))
+        assert write_control(m.path("logs", ".run-now"), b"2024-03-01..2024-04-09\n") == 0
+        sync(m, "logs")
+        objects = rgw.objects(prefix)
+        assert len(objects) == 40
+        total = sum(size for size, _ in objects.values())
+        check_run(wait_runs(m, "logs", 1)[0], "backfill", "2024-03-01..2024-04-09", "ok",
+                  files=40, nbytes=total)
+        assert m.stop() == 0
+        lines = m.stderr.splitlines()
+        info = [line for line in lines if " info: " in line]
+        runs = [line for line in info if re.search(r" info: run \d+ ", line)]
+        assert len(runs) == 1, runs
+        assert re.search(r" info: run 1 of 'logs' \(backfill 2024-03-01\.\.2024-04-09\) "
+                         rf"finished: ok, 40 file\(s\), {total} bytes, 0 skipped, \d+ s$",
+                         runs[0]), runs[0]
+        assert not [line for line in info if prefix in line or "s3://" in line], info
+        assert len(info) < 10, "\n".join(info)
+        uploaded = [line for line in lines if " debug: uploaded s3://" in line]
+        assert len(uploaded) == (40 if level == "debug" else 0), uploaded[:5]
 
 
 # ------------------------------------------------------------------ 6. audit
