@@ -207,6 +207,12 @@ void gw_refuse(struct gw *gw, const char *dest, enum gw_control c,
 	buf_release(&msg);
 }
 
+void gw_input_accepted(struct gw *gw, int64_t dest_id)
+{
+	/* A refusal is shown only while it is the latest outcome. */
+	state_dest_set_error(gw->state, dest_id, 0, NULL);
+}
+
 int gw_control_check(struct gw *gw, const char *dest, enum gw_control c,
 		     const char *data, size_t len)
 {
@@ -294,7 +300,6 @@ static int apply_config(struct gw *gw, const char *dest, const char *data, size_
 	ret = state_settings_apply(gw->state, sd.id, ch, n);
 	if (ret)
 		goto out;
-	state_dest_set_error(gw->state, sd.id, 0, NULL);
 	pthread_mutex_lock(&gw->dest_lock);
 	struct gw_dest *d = gw_dest_find(gw, dest);
 	for (size_t i = 0; d && i < in.n; i++) {
@@ -323,6 +328,9 @@ static int apply_config(struct gw *gw, const char *dest, const char *data, size_
 	queue_retry_failed(gw->state, sd.id);
 	sync_kick(gw->sync);
 out:
+	/* Accepted, even with nothing to change (comments, kept secrets). */
+	if (!ret)
+		gw_input_accepted(gw, sd.id);
 	for (int i = 0; i < GW_MAX_KEYS; i++)
 		buf_release(&blobs[i]);
 	config_input_release(&in);

@@ -185,4 +185,11 @@ void gw_schedule_changed(struct gw *gw, int64_t dest_id, const char *schedule);
 /* Records why input to a destination's control file was refused. */
 void gw_refuse(struct gw *gw, const char *dest, enum gw_control c, const struct buf *why);
 
+/*
+ * Input to .config or .run-now (a touch included) was accepted: forgets the
+ * refusal gw_refuse() recorded, so that .status shows last_config_error
+ * only while a refusal is the latest outcome of a write to those files.
+ */
+void gw_input_accepted(struct gw *gw, int64_t dest_id);
+
 #endif

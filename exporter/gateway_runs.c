@@ -208,7 +208,12 @@ static void on_finished(void *ctx, const struct runs_finished *f)
 		log_warn("destination %lld paused itself after repeated failed runs",
 			 (long long)f->dest_id);
 	}
-	log_info("run %lld finished: %s", (long long)f->id, f->result);
+	/* The one line a run logs at info: per-file lines are debug. */
+	log_info("run %lld of '%s' (%s %s) finished: %s, %lld file(s), %llu bytes, "
+		 "%lld skipped, %lld s%s%s", (long long)f->id, f->dest, f->trigger,
+		 f->period, f->result, (long long)f->files, (unsigned long long)f->bytes,
+		 (long long)f->skipped, (long long)f->seconds, f->detail[0] ? "; " : "",
+		 f->detail);
 }
 
 void gw_runs_finish(struct gw *gw)
@@ -241,6 +246,7 @@ struct run_exec {
 	int64_t files, skipped;
 	uint64_t bytes;
 	struct buf error;
+	struct buf note;
 	char **teams;
 	size_t nteams;
 };
@@ -308,7 +314,7 @@ static void execute(struct gw *gw, struct state *st, const struct runs_item *run
 	x.ctx.state = st;
 	if (state_dest_get_id(st, run->dest_id, &sd) < 0 ||
 	    gw_dest_view(gw, sd.name, &v) < 0) {
-		runs_enumerated(st, run->id, 0, 0, 0, "destination deleted");
+		runs_enumerated(st, run->id, 0, 0, 0, "destination deleted", NULL);
 		return;
 	}
 	snprintf(x.dest, sizeof(x.dest), "%s", sd.name);
@@ -327,16 +333,25 @@ static void execute(struct gw *gw, struct state *st, const struct runs_item *run
 	}
 	if (!x.error.len)
 		period_each_day(run->period, export_day, &x);
+	/*
+	 * Nothing exported and nothing failed: no team of the destination has
+	 * a row on any day of the period.  The run is ok, and says why it is
+	 * empty rather than looking like one that lost its files.
+	 */
+	if (!x.error.len && !x.files)
+		buf_addf(&x.note, "no rows for %s", run->period);
 	runs_enumerated(st, run->id, x.files, x.bytes, x.skipped,
-			x.error.len ? buf_str(&x.error) : NULL);
-	log_info("run %lld of '%s' (%s %s): %lld file(s), %llu bytes, %lld skipped",
-		 (long long)run->id, x.dest, run->trigger, run->period, (long long)x.files,
-		 (unsigned long long)x.bytes, (long long)x.skipped);
+			x.error.len ? buf_str(&x.error) : NULL,
+			x.note.len ? buf_str(&x.note) : NULL);
+	log_debug("run %lld of '%s' (%s %s) queued its files: %lld file(s), %llu bytes, "
+		  "%lld skipped", (long long)run->id, x.dest, run->trigger, run->period,
+		  (long long)x.files, (unsigned long long)x.bytes, (long long)x.skipped);
 	sync_kick(gw->sync);
 	for (size_t i = 0; i < x.nteams; i++)
 		free(x.teams[i]);
 	free(x.teams);
 	buf_release(&x.error);
+	buf_release(&x.note);
 }
 
 static void *runner_main(void *arg)
@@ -488,8 +503,10 @@ int gw_run_now_write(struct gw *gw, const char *dest, const char *data, size_t l
 	/* One date is a run now; a range or several dates, a backfill. */
 	const char *trigger = n == 1 ? "run-now" : "backfill";
 	ret = start_run(gw, sd.id, trigger, buf_str(&norm));
-	if (!ret)
+	if (!ret) {
+		gw_input_accepted(gw, sd.id);
 		gw_audit(gw, who, dest, trigger, buf_str(&norm));
+	}
 out:
 	buf_release(&norm);
 	buf_release(&why);
@@ -516,8 +533,10 @@ int gw_control_touch(struct gw *gw, const char *dest, enum gw_control c,
 	case GW_RUN_NOW:
 		latest_period(schedule, &period);
 		ret = start_run(gw, sd.id, "run-now", buf_str(&period));
-		if (!ret)
+		if (!ret) {
+			gw_input_accepted(gw, sd.id);
 			gw_audit(gw, who, dest, "run-now", buf_str(&period));
+		}
 		break;
 	case GW_PAUSE:
 		ret = runs_set_paused(gw->state, sd.id, 1, "paused by .pause", 0, 0);
@@ -603,9 +622,39 @@ unsigned gw_root_mode(enum gw_root_file f)
 	return f == GW_ROOT_AUDIT ? 0400 : 0444;
 }
 
+/* How many destinations there are, by what they can do now. */
+struct dest_counts {
+	int64_t all;
+	int64_t configured;   /* no required setting missing */
+	int64_t active;       /* configured and not paused: scheduled runs fire */
+	int64_t paused;       /* paused, configured or not */
+	int64_t unconfigured; /* all - configured */
+};
+
+/* Counts from the in-memory destinations, as each .status shows them. */
+static void count_dests(struct gw *gw, struct dest_counts *c)
+{
+	size_t b = 0;
+
+	memset(c, 0, sizeof(*c));
+	pthread_mutex_lock(&gw->dest_lock);
+	for (struct hmap_entry *e = hmap_next(&gw->dests, &b, NULL); e;
+	     e = hmap_next(&gw->dests, &b, e)) {
+		const struct gw_dest *d = (const struct gw_dest *)e;
+		int configured = gw_missing_keys(d, NULL) == 0;
+		c->all++;
+		c->configured += configured;
+		c->active += configured && !d->paused;
+		c->paused += d->paused != 0;
+	}
+	pthread_mutex_unlock(&gw->dest_lock);
+	c->unconfigured = c->all - c->configured;
+}
+
 int gw_root_read(struct gw *gw, enum gw_root_file f, struct buf *out)
 {
 	struct runs_totals t;
+	struct dest_counts dc;
 	uint64_t cache_bytes, cache_versions;
 	char when[32];
 
@@ -614,6 +663,7 @@ int gw_root_read(struct gw *gw, enum gw_root_file f, struct buf *out)
 	int ret = runs_totals(gw->state, &t);
 	if (ret)
 		return ret;
+	count_dests(gw, &dc);
 	cache_usage(gw->cache, &cache_bytes, &cache_versions);
 	int64_t uptime = clock_now() - gw->started_at;
 	if (f == GW_ROOT_STATUS) {
@@ -621,10 +671,12 @@ int gw_root_read(struct gw *gw, enum gw_root_file f, struct buf *out)
 		buf_addf(out, "version = %s\n", WAREHOUSEFS_VERSION);
 		buf_addf(out, "started_at = %s\n", when);
 		buf_addf(out, "uptime_seconds = %lld\n", (long long)uptime);
-		buf_addf(out, "destinations = %lld\n", (long long)t.destinations);
-		buf_addf(out, "destinations_active = %lld\n",
-			 (long long)(t.destinations - t.paused));
-		buf_addf(out, "destinations_paused = %lld\n", (long long)t.paused);
+		buf_addf(out, "destinations = %lld\n", (long long)dc.all);
+		buf_addf(out, "destinations_configured = %lld\n", (long long)dc.configured);
+		buf_addf(out, "destinations_active = %lld\n", (long long)dc.active);
+		buf_addf(out, "destinations_paused = %lld\n", (long long)dc.paused);
+		buf_addf(out, "destinations_unconfigured = %lld\n",
+			 (long long)dc.unconfigured);
 		buf_addf(out, "queue_depth = %lld\n", (long long)(t.pending + t.uploading));
 		buf_addf(out, "uploads_pending = %lld\n", (long long)t.pending);
 		buf_addf(out, "uploads_in_flight = %lld\n", (long long)t.uploading);
@@ -645,10 +697,19 @@ int gw_root_read(struct gw *gw, enum gw_root_file f, struct buf *out)
 		 value)
 	METRIC("uptime_seconds", "gauge", "Seconds since the mount.", "%lld",
 	       (long long)uptime);
-	METRIC("destinations", "gauge", "Configured destinations.", "%lld",
-	       (long long)t.destinations);
-	METRIC("destinations_paused", "gauge", "Paused destinations.", "%lld",
-	       (long long)t.paused);
+	METRIC("destinations", "gauge", "Destinations, configured or not.", "%lld",
+	       (long long)dc.all);
+	METRIC("destinations_configured", "gauge",
+	       "Destinations with every required setting.", "%lld",
+	       (long long)dc.configured);
+	METRIC("destinations_active", "gauge",
+	       "Configured destinations that are not paused.", "%lld",
+	       (long long)dc.active);
+	METRIC("destinations_paused", "gauge", "Paused destinations, configured or not.",
+	       "%lld", (long long)dc.paused);
+	METRIC("destinations_unconfigured", "gauge",
+	       "Destinations missing a required setting.", "%lld",
+	       (long long)dc.unconfigured);
 	METRIC("queue_depth", "gauge", "Versions waiting for or in upload.", "%lld",
 	       (long long)(t.pending + t.uploading));
 	METRIC("uploads_failed_pending_retry", "gauge", "Versions marked failed.", "%lld",

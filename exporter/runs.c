@@ -8,6 +8,7 @@
 
 #include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "clock.h"
@@ -124,12 +125,12 @@ out:
 }
 
 int runs_enumerated(struct state *st, int64_t id, int64_t files, uint64_t bytes,
-		    int64_t skipped, const char *error)
+		    int64_t skipped, const char *error, const char *note)
 {
 	pthread_mutex_lock(&st->lock);
 	sqlite3_stmt *s = state_prepare(st, "UPDATE runs SET status = 'uploading', "
-					    "files = ?2, bytes = ?3, skipped = ?4, error = ?5 "
-					    "WHERE id = ?1");
+					    "files = ?2, bytes = ?3, skipped = ?4, error = ?5, "
+					    "note = ?6 WHERE id = ?1");
 	if (s) {
 		sqlite3_bind_int64(s, 1, id);
 		sqlite3_bind_int64(s, 2, files);
@@ -137,6 +138,8 @@ int runs_enumerated(struct state *st, int64_t id, int64_t files, uint64_t bytes,
 		sqlite3_bind_int64(s, 4, skipped);
 		if (error)
 			state_bind_text(s, 5, error);
+		if (note)
+			state_bind_text(s, 6, note);
 	}
 	int ret = state_step_once(st, s, "record run");
 	pthread_mutex_unlock(&st->lock);
@@ -172,6 +175,16 @@ int runs_recover(struct state *st)
 	return ret;
 }
 
+/* Copies text (NULL: "") into out, ending it with "..." when it is cut. */
+static void cut_copy(char *out, size_t size, const char *text)
+{
+	size_t n = text ? strlen(text) : 0;
+
+	snprintf(out, size, "%s", text ? text : "");
+	if (n >= size && size > 4)
+		memcpy(out + size - 4, "...", 4);
+}
+
 static int finish_one(struct state *st, sqlite3_stmt *row, int64_t now,
 		      unsigned max_failures, struct runs_finished *f)
 {
@@ -197,13 +210,22 @@ static int finish_one(struct state *st, sqlite3_stmt *row, int64_t now,
 	sqlite3_stmt *s = state_prepare(
 		st, "UPDATE runs SET status = 'done', result = ?2, finished_at = ?3, "
 		    "error = COALESCE(error, (SELECT error FROM uploads WHERE run_id = ?1 "
-		    "AND state = 'failed' LIMIT 1)) WHERE id = ?1");
-	if (s) {
-		sqlite3_bind_int64(s, 1, id);
-		state_bind_text(s, 2, result);
-		sqlite3_bind_int64(s, 3, now);
+		    "AND state = 'failed' LIMIT 1)) WHERE id = ?1 "
+		    "RETURNING COALESCE(error, note), finished_at - COALESCE(started_at, "
+		    "created_at)");
+	if (!s)
+		return -EIO;
+	sqlite3_bind_int64(s, 1, id);
+	state_bind_text(s, 2, result);
+	sqlite3_bind_int64(s, 3, now);
+	int rc = sqlite3_step(s);
+	if (rc == SQLITE_ROW) {
+		cut_copy(f->detail, sizeof(f->detail), (const char *)sqlite3_column_text(s, 0));
+		f->seconds = sqlite3_column_int64(s, 1);
+		rc = sqlite3_step(s);
 	}
-	ret = state_step_once(st, s, "finish run");
+	sqlite3_finalize(s);
+	ret = state_errno(st, rc, "finish run");
 	if (ret)
 		return ret;
 	int ok = strcmp(result, "ok") == 0;
@@ -219,7 +241,7 @@ static int finish_one(struct state *st, sqlite3_stmt *row, int64_t now,
 	sqlite3_bind_int(s, 2, ok);
 	sqlite3_bind_int(s, 3, sched);
 	sqlite3_bind_int64(s, 4, last_day);
-	int rc = sqlite3_step(s);
+	rc = sqlite3_step(s);
 	int failures = rc == SQLITE_ROW ? sqlite3_column_int(s, 0) : 0;
 	int paused = rc == SQLITE_ROW ? sqlite3_column_int(s, 1) : 1;
 	while (rc == SQLITE_ROW)
@@ -229,6 +251,12 @@ static int finish_one(struct state *st, sqlite3_stmt *row, int64_t now,
 		return state_errno(st, rc, "count failures");
 	f->id = id;
 	f->dest_id = dest_id;
+	cut_copy(f->dest, sizeof(f->dest), (const char *)sqlite3_column_text(row, 12));
+	cut_copy(f->trigger, sizeof(f->trigger), trigger);
+	cut_copy(f->period, sizeof(f->period), (const char *)sqlite3_column_text(row, 9));
+	f->files = files;
+	f->bytes = (uint64_t)sqlite3_column_int64(row, 10);
+	f->skipped = sqlite3_column_int64(row, 11);
 	snprintf(f->result, sizeof(f->result), "%s", result);
 	f->auto_paused = 0;
 	if (!ok && max_failures && (unsigned)failures >= max_failures && !paused) {
@@ -269,7 +297,8 @@ static int finish_batch(struct state *st, int64_t now, unsigned max_failures,
 		    "(SELECT COUNT(*) FROM uploads u WHERE u.run_id = r.id AND "
 		    " u.state = 'failed'), "
 		    "(SELECT COUNT(*) FROM uploads u WHERE u.run_id = r.id), "
-		    "r.error, r.files "
+		    "r.error, r.files, r.period, r.bytes, r.skipped, "
+		    "(SELECT name FROM destinations d WHERE d.id = r.dest_id) "
 		    "FROM runs r WHERE r.status = 'uploading' AND NOT EXISTS (SELECT 1 "
 		    "FROM uploads u WHERE u.run_id = r.id AND u.state IN ('pending', "
 		    "'uploading')) ORDER BY r.id LIMIT ?1");
@@ -298,16 +327,19 @@ out:
 int runs_finish_ready(struct state *st, int64_t now, unsigned max_failures,
 		      void (*fn)(void *ctx, const struct runs_finished *f), void *ctx)
 {
-	struct runs_finished done[RUNS_FINISH_BATCH];
+	struct runs_finished *done = calloc(RUNS_FINISH_BATCH, sizeof(*done));
 	size_t ndone;
 	int ret;
 
+	if (!done)
+		return -ENOMEM;
 	/* Batches, each a short transaction, until no ready run is left. */
 	do {
 		ret = finish_batch(st, now, max_failures, done, &ndone);
 		for (size_t i = 0; fn && i < ndone; i++)
 			fn(ctx, &done[i]);
 	} while (!ret && ndone == RUNS_FINISH_BATCH);
+	free(done);
 	return ret;
 }
 
@@ -395,7 +427,7 @@ static void add_field(struct buf *out, const char *v)
 
 static const char RUN_COLUMNS[] = "id, trigger, period, started_at, finished_at, files, "
 				  "bytes, CASE WHEN status = 'done' THEN result "
-				  "ELSE status END, error";
+				  "ELSE status END, error, note";
 
 static void add_run_csv(struct buf *out, sqlite3_stmt *s)
 {
@@ -411,7 +443,9 @@ static void add_run_csv(struct buf *out, sqlite3_stmt *s)
 		 (long long)sqlite3_column_int64(s, 6));
 	add_field(out, (const char *)sqlite3_column_text(s, 7));
 	buf_addch(out, ',');
-	add_field(out, (const char *)sqlite3_column_text(s, 8));
+	/* The error column holds a run's note when it has no error. */
+	const char *err = (const char *)sqlite3_column_text(s, 8);
+	add_field(out, err ? err : (const char *)sqlite3_column_text(s, 9));
 	buf_addch(out, '\n');
 }
 
@@ -465,8 +499,11 @@ int runs_last(struct state *st, int64_t dest_id, struct buf *summary)
 		buf_addf(summary, "\nlast_run_files = %lld\nlast_run_bytes = %lld\n"
 			 "last_run_result = %s\n", (long long)sqlite3_column_int64(s, 5),
 			 (long long)sqlite3_column_int64(s, 6), sqlite3_column_text(s, 7));
+		const char *note = (const char *)sqlite3_column_text(s, 9);
 		if (err)
 			buf_addf(summary, "last_run_error = %s\n", err);
+		if (note)
+			buf_addf(summary, "last_run_note = %s\n", note);
 		ret = 0;
 	} else {
 		ret = rc == SQLITE_DONE ? -ENOENT : state_errno(st, rc, "read runs");
@@ -485,9 +522,7 @@ int runs_totals(struct state *st, struct runs_totals *t)
 	memset(t, 0, sizeof(*t));
 	pthread_mutex_lock(&st->lock);
 	sqlite3_stmt *s = state_prepare(
-		st, "SELECT (SELECT COUNT(*) FROM destinations),"
-		    "(SELECT COUNT(*) FROM destinations WHERE paused = 1),"
-		    "(SELECT COUNT(*) FROM uploads WHERE state = 'pending'),"
+		st, "SELECT (SELECT COUNT(*) FROM uploads WHERE state = 'pending'),"
 		    "(SELECT COUNT(*) FROM uploads WHERE state = 'uploading'),"
 		    "(SELECT COUNT(*) FROM uploads WHERE state = 'failed'),"
 		    "(SELECT COALESCE(SUM(uploads_ok), 0) FROM destinations),"
@@ -498,16 +533,14 @@ int runs_totals(struct state *st, struct runs_totals *t)
 	if (s) {
 		int rc = sqlite3_step(s);
 		if (rc == SQLITE_ROW) {
-			t->destinations = sqlite3_column_int64(s, 0);
-			t->paused = sqlite3_column_int64(s, 1);
-			t->pending = sqlite3_column_int64(s, 2);
-			t->uploading = sqlite3_column_int64(s, 3);
-			t->failed = sqlite3_column_int64(s, 4);
-			t->uploads_ok = sqlite3_column_int64(s, 5);
-			t->uploads_failed = sqlite3_column_int64(s, 6);
-			t->bytes_uploaded = (uint64_t)sqlite3_column_int64(s, 7);
-			t->runs_active = sqlite3_column_int64(s, 8);
-			t->runs_done = sqlite3_column_int64(s, 9);
+			t->pending = sqlite3_column_int64(s, 0);
+			t->uploading = sqlite3_column_int64(s, 1);
+			t->failed = sqlite3_column_int64(s, 2);
+			t->uploads_ok = sqlite3_column_int64(s, 3);
+			t->uploads_failed = sqlite3_column_int64(s, 4);
+			t->bytes_uploaded = (uint64_t)sqlite3_column_int64(s, 5);
+			t->runs_active = sqlite3_column_int64(s, 6);
+			t->runs_done = sqlite3_column_int64(s, 7);
 			ret = 0;
 		} else {
 			ret = state_errno(st, rc, "count");

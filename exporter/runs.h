@@ -52,9 +52,15 @@ struct runs_item {
 /* Claims the oldest queued run (-> running): 0, -ENOENT or a negative errno. */
 int runs_claim(struct state *st, int64_t now, struct runs_item *out);
 
-/* A runner has queued a run's files: -> uploading, with its counts. */
+/*
+ * A runner has queued a run's files: -> uploading, with its counts.
+ * error (or NULL) makes the run failed or partial; note (or NULL) says
+ * something worth knowing about a run that may well be ok ("no rows for
+ * 2025-01-14").  .history shows the note in its error column when there is
+ * no error; .status shows both.
+ */
 int runs_enumerated(struct state *st, int64_t id, int64_t files, uint64_t bytes,
-		    int64_t skipped, const char *error);
+		    int64_t skipped, const char *error, const char *note);
 
 /*
  * How many runs of a destination are queued or running (their files not
@@ -65,12 +71,19 @@ int runs_count_enumerating(struct state *st, int64_t dest_id, int64_t *n);
 /* Runs left running or uploading by a crash go back to queued / stay uploading. */
 int runs_recover(struct state *st);
 
-/* One finished run, as runs_finish_ready() reports it. */
+/* One finished run, as runs_finish_ready() reports it (texts cut with "..."). */
 struct runs_finished {
 	int64_t id;
 	int64_t dest_id;
+	char dest[64];
+	char trigger[16];
+	char period[128];
+	int64_t files, skipped;
+	uint64_t bytes;
+	int64_t seconds;   /* from its start to its end, on the daemon's clock */
 	char result[16];
-	int auto_paused; /* this failure paused the destination */
+	char detail[256];  /* its error, else its note, else "" */
+	int auto_paused;   /* this failure paused the destination */
 };
 
 /*
@@ -106,14 +119,16 @@ int runs_last(struct state *st, int64_t dest_id, struct buf *summary);
 int runs_history(struct state *st, int64_t dest_id, struct buf *out);
 
 struct runs_totals {
-	int64_t destinations, paused;
 	int64_t pending, uploading, failed;
 	int64_t uploads_ok, uploads_failed;
 	uint64_t bytes_uploaded;
 	int64_t runs_active, runs_done;
 };
 
-/* Gateway-wide counters for the root .status and .metrics. */
+/*
+ * Gateway-wide upload and run counters for the root .status and .metrics
+ * (destinations are counted by the gateway, which knows which are configured).
+ */
 int runs_totals(struct state *st, struct runs_totals *t);
 
 #endif

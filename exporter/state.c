@@ -89,7 +89,7 @@ static const char SCHEMA[] =
 	"  status TEXT NOT NULL DEFAULT 'queued', result TEXT,"
 	"  created_at INTEGER NOT NULL, started_at INTEGER, finished_at INTEGER,"
 	"  files INTEGER NOT NULL DEFAULT 0, bytes INTEGER NOT NULL DEFAULT 0,"
-	"  skipped INTEGER NOT NULL DEFAULT 0, error TEXT);"
+	"  skipped INTEGER NOT NULL DEFAULT 0, error TEXT, note TEXT);"
 	"CREATE INDEX IF NOT EXISTS runs_status ON runs(status, id);"
 	"CREATE INDEX IF NOT EXISTS runs_dest ON runs(dest_id, id);"
 	/* The ledger: which version of which object is in which bucket. */
@@ -102,6 +102,64 @@ static const char SCHEMA[] =
 	"  id INTEGER PRIMARY KEY,"
 	"  at INTEGER NOT NULL, uid INTEGER NOT NULL, pid INTEGER NOT NULL,"
 	"  destination TEXT, action TEXT NOT NULL, detail TEXT);";
+
+/*
+ * Columns added to a table after its first release: a database made by an
+ * older version gains them at open.  Every connection checks; the first to
+ * find one missing adds it under the write lock, checking again there.
+ */
+static const struct {
+	const char *table, *column, *decl;
+} ADDED_COLUMNS[] = {
+	{"runs", "note", "TEXT"},
+};
+
+static int has_column(sqlite3 *db, const char *table, const char *column, int *has)
+{
+	sqlite3_stmt *s = NULL;
+	int rc = sqlite3_prepare_v2(db, "SELECT COUNT(*) FROM pragma_table_info(?1) "
+				    "WHERE name = ?2", -1, &s, NULL);
+
+	if (rc == SQLITE_OK) {
+		sqlite3_bind_text(s, 1, table, -1, SQLITE_STATIC);
+		sqlite3_bind_text(s, 2, column, -1, SQLITE_STATIC);
+		rc = sqlite3_step(s);
+		if (rc == SQLITE_ROW) {
+			*has = sqlite3_column_int(s, 0) > 0;
+			rc = SQLITE_OK;
+		}
+	}
+	sqlite3_finalize(s);
+	return rc;
+}
+
+static int add_missing_columns(sqlite3 *db, char **msg)
+{
+	size_t n = sizeof(ADDED_COLUMNS) / sizeof(ADDED_COLUMNS[0]);
+	char sql[256];
+	int rc = SQLITE_OK, has = 1;
+
+	for (size_t i = 0; rc == SQLITE_OK && i < n; i++) {
+		rc = has_column(db, ADDED_COLUMNS[i].table, ADDED_COLUMNS[i].column, &has);
+		if (rc != SQLITE_OK || has)
+			continue;
+		rc = sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, msg);
+		if (rc != SQLITE_OK)
+			break;
+		rc = has_column(db, ADDED_COLUMNS[i].table, ADDED_COLUMNS[i].column, &has);
+		if (rc == SQLITE_OK && !has) {
+			snprintf(sql, sizeof(sql), "ALTER TABLE %s ADD COLUMN %s %s",
+				 ADDED_COLUMNS[i].table, ADDED_COLUMNS[i].column,
+				 ADDED_COLUMNS[i].decl);
+			rc = sqlite3_exec(db, sql, NULL, NULL, msg);
+		}
+		if (rc == SQLITE_OK)
+			rc = sqlite3_exec(db, "COMMIT", NULL, NULL, msg);
+		if (rc != SQLITE_OK)
+			sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
+	}
+	return rc;
+}
 
 int state_errno(struct state *st, int rc, const char *what)
 {
@@ -231,6 +289,8 @@ int state_open(const char *path, struct state **out, struct buf *err)
 			  NULL, NULL, &msg);
 	if (rc == SQLITE_OK)
 		rc = sqlite3_exec(st->db, SCHEMA, NULL, NULL, &msg);
+	if (rc == SQLITE_OK)
+		rc = add_missing_columns(st->db, &msg);
 	if (rc != SQLITE_OK) {
 		buf_addf(err, "cannot use state database '%s': %s", path,
 			 msg ? msg : sqlite3_errstr(rc));

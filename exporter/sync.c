@@ -302,8 +302,9 @@ static void upload_one(struct sync_worker *w, struct state *st, struct s3_client
 	}
 	if (ret == 0) {
 		queue_done(st, it, s3.bucket, buf_str(&object), etag, clock_now());
-		log_info("uploaded s3://%s/%s (%llu bytes, etag %s)", s3.bucket,
-			 buf_str(&object), (unsigned long long)it->size, etag);
+		/* One line per object is debug; each run logs its summary at info. */
+		log_debug("uploaded s3://%s/%s (%llu bytes, etag %s)", s3.bucket,
+			  buf_str(&object), (unsigned long long)it->size, etag);
 		goto out;
 	}
 	if (ret == -ECANCELED) {

@@ -275,3 +275,99 @@ def test_destinations_and_secrets_survive_remount(mount):
     fresh = mount.read_config("acme-s3")
     assert fresh["team_id"] == "" and fresh["secret_access_key"] == ""
     assert os.listdir(mount.path("acme-s3")) == []
+
+
+def metrics(mount):
+    """The root .metrics as {name without warehousefs_: value}."""
+    out = {}
+    for line in read_text(mount.path(".metrics")).splitlines():
+        if line and not line.startswith("#"):
+            name, value = line.split(" ")
+            out[name[len("warehousefs_"):]] = value
+    return out
+
+
+def test_root_status_and_metrics_count_destinations_by_what_they_can_do(mount):
+    """Issue 18.5: an unconfigured destination is counted as such, not as
+    active.  'main' (the fixture's) has only a team; 'full' is configured;
+    'held' is configured and paused; 'bare' is unconfigured and paused."""
+    full = {"bucket": "some-bucket", "access_key_id": "AKIAEXAMPLE",
+            "secret_access_key": SECRET}
+    mount.mkdest("full", TEAM_A, **full)
+    mount.mkdest("held", TEAM_A, **full)
+    os.mkdir(mount.path("bare"))
+    for name in ("held", "bare"):
+        with open(mount.path(name, ".pause"), "w"):
+            pass
+    assert parse_kv(read_text(mount.path("main", ".status")))["configured"] == "no"
+    assert parse_kv(read_text(mount.path("held", ".status")))["state"] == "paused"
+
+    def counts():
+        root = parse_kv(read_text(mount.path(".status")))
+        m = metrics(mount)
+        names = ("destinations", "destinations_configured", "destinations_active",
+                 "destinations_paused", "destinations_unconfigured")
+        got = {n: root[n] for n in names}
+        assert {n: m[n] for n in names} == got, ".metrics disagrees with .status"
+        return {n: int(v) for n, v in got.items()}
+
+    assert counts() == {"destinations": 4, "destinations_configured": 2,
+                        "destinations_active": 1, "destinations_paused": 2,
+                        "destinations_unconfigured": 2}
+    # Completing 'main' makes it configured and active; the counts survive a
+    # remount (they come from the state database's destinations).
+    mount.write_config("main", full)
+    mount.remount()
+    assert counts() == {"destinations": 4, "destinations_configured": 3,
+                        "destinations_active": 2, "destinations_paused": 2,
+                        "destinations_unconfigured": 1}
+    with open(mount.path("held", ".resume"), "w"):
+        pass
+    os.rmdir(mount.path("bare"))
+    assert counts() == {"destinations": 3, "destinations_configured": 3,
+                        "destinations_active": 3, "destinations_paused": 0,
+                        "destinations_unconfigured": 0}
+
+
+def test_last_config_error_is_shown_only_while_it_is_the_latest_outcome(mount):
+    """Issue 18.7: a refused write to .config or .run-now shows in .status
+    (last_config_error, last_config_error_at) until a later write to either
+    is accepted, even one that changes nothing."""
+    cfg, run_now = mount.path("main", ".config"), mount.path("main", ".run-now")
+
+    def error():
+        st = parse_kv(read_text(mount.path("main", ".status")))
+        if st["last_config_error"] == "none":
+            assert "last_config_error_at" not in st, st
+        else:
+            assert st["last_config_error_at"].endswith("Z"), st
+        return st["last_config_error"]
+
+    assert error() == "none"
+    # A refused date, then an accepted one.
+    assert write_config_raw(run_now, [b"2025-13-01\n"]) == errno.EINVAL
+    assert error().startswith(".run-now: ")
+    assert write_config_raw(run_now, [b"2025-01-14\n"]) == 0
+    assert error() == "none"
+    # A refused date, then a touch (utime acts before it returns).
+    assert write_config_raw(run_now, [b"tomorrow\n"]) == errno.EINVAL
+    assert "'tomorrow' is not a date" in error()
+    os.utime(run_now)
+    assert error() == "none"
+    # A refused .config, then a write of nothing but a comment.
+    assert write_config_raw(cfg, [b"schedule = weekly\n"]) == errno.EINVAL
+    assert error().startswith(".config: ")
+    assert write_config_raw(cfg, [b"# nothing to change\n"]) == 0
+    assert error() == "none"
+    # Only the latest refusal is kept; an accepted write to the other file
+    # is a later outcome, so it clears it too.
+    assert write_config_raw(cfg, [b"sse = rot13\n"]) == errno.EINVAL
+    assert write_config_raw(run_now, [b"2025-01-99\n"]) == errno.EINVAL
+    assert "'2025-01-99' is not a date" in error()
+    mount.write_config("main", {"schedule": "hourly"})
+    assert error() == "none"
+    # It stays cleared across a remount.
+    assert write_config_raw(cfg, [b"region = Bad Region\n"]) == errno.EINVAL
+    assert write_config_raw(run_now, [b"2025-01-13\n"]) == 0
+    mount.remount()
+    assert error() == "none"

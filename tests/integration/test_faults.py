@@ -34,7 +34,8 @@ from rgw_fixture import no_proxy, rgw, settings  # noqa: F401  (fixtures)
 
 DATA = "analytics_daily.csv"
 RETRYING = re.compile(r" warning: upload of '(.*)' failed \(attempt \d+\): .*; retrying in ")
-UPLOADED = re.compile(r" info: uploaded s3://([^/]+)/(.*) \((\d+) bytes, etag (\S*)\)$")
+# A line per uploaded object: at debug (a run logs one summary at info).
+UPLOADED = re.compile(r" debug: uploaded s3://([^/]+)/(.*) \((\d+) bytes, etag (\S*)\)$")
 
 # Short backoff, a stall noticed after a second, retries enough that a
 # version never runs out of them by bad luck (0.3 ** 60).
@@ -54,7 +55,7 @@ def proxy(rgw):
 # ------------------------------------------------------------------ helpers
 
 def start(mount_factory, source, **options):
-    opts = dict(FAULTY_SYNC)
+    opts = dict(FAULTY_SYNC, log_level="debug")  # for the per-object lines
     opts.update({k: str(v) for k, v in options.items()})
     return mount_factory(source, **opts)
 

@@ -101,7 +101,8 @@ def wait_runs(m, dest, n, timeout=30, results=DONE):
     return h
 
 
-def check_run(r, trigger, period, result="ok", files=None, nbytes=None):
+def check_run(r, trigger, period, result="ok", files=None, nbytes=None, note=""):
+    """An ok run's error column is empty, or holds its note ("no rows for ...")."""
     assert (r["trigger"], r["period"], r["result"]) == (trigger, period, result), r
     assert ISO8601.match(r["started_at"]) and ISO8601.match(r["finished_at"]), r
     assert r["started_at"] <= r["finished_at"], r
@@ -110,7 +111,7 @@ def check_run(r, trigger, period, result="ok", files=None, nbytes=None):
     if nbytes is not None:
         assert int(r["bytes"]) == nbytes, r
     if result == "ok":
-        assert r["error"] == "", r
+        assert r["error"] == note, r
 
 
 def touch(path):
@@ -194,8 +195,10 @@ def test_touch_run_now_exports_the_latest_day(rgw, source_factory, mount_factory
     assert st["last_run"] == f"{h[0]['run_id']} run-now 2025-01-14"
     assert (st["last_run_result"], st["last_run_files"]) == ("ok", "2")
     assert st["uploads_ok"] == "2"
-    assert "run 1 of 'main' (run-now 2025-01-14): 2 file(s)" in m.stderr
-    assert "1 skipped" in m.stderr  # team-b has no rows that day
+    # team-b has no rows that day: one skipped.
+    assert re.search(r" info: run 1 of 'main' \(run-now 2025-01-14\) finished: ok, "
+                     r"2 file\(s\), \d+ bytes, 1 skipped, \d+ s$", m.stderr, re.M), \
+        m.stderr[-2000:]
 
     # One team-day, timed from the touch to the object being in the bucket.
     m.mkdest("one", TEAM_A, **settings(rgw, "r1one/"))
@@ -269,7 +272,8 @@ def test_touch_has_acted_when_it_returns(source_factory, mount_factory):
 
 def test_backfill_range_then_again_uploads_nothing_new(rgw, tmp_path, mount_factory):
     src = days_source(str(tmp_path / "days.db"), "bf", "2023-12-30", "2024-02-02")
-    m = start(mount_factory, src, test_now="2025-01-15T12:00:00Z")
+    # debug: the log has a line per uploaded object, counted below.
+    m = start(mount_factory, src, test_now="2025-01-15T12:00:00Z", log_level="debug")
     prefix = "r2/"
     m.mkdest("bf", "bf", **settings(rgw, prefix))
 
@@ -301,7 +305,7 @@ def test_backfill_range_then_again_uploads_nothing_new(rgw, tmp_path, mount_fact
     assert (after["uploads_ok"], after["bytes_uploaded"]) == \
         (before["uploads_ok"], before["bytes_uploaded"])
     assert {k: e for k, (_, e) in rgw.objects(prefix).items()} == etags
-    assert len(re.findall(r" info: uploaded s3://", m.stderr)) == 31
+    assert len(re.findall(r" debug: uploaded s3://", m.stderr)) == 31
 
     # Lines and commas are one run; days without rows are skipped; only the
     # two new days upload.
@@ -313,13 +317,61 @@ def test_backfill_range_then_again_uploads_nothing_new(rgw, tmp_path, mount_fact
               files=4)
     assert status(m, "bf")["uploads_ok"] == "33"
     assert len(rgw.objects(prefix)) == 33
-    assert re.search(r"run 3 of 'bf' \(backfill [^)]*\): 4 file\(s\), \d+ bytes, "
-                     r"5 skipped", m.stderr), m.stderr[-2000:]
+    assert re.search(r" info: run 3 of 'bf' \(backfill [^)]*\) finished: ok, 4 file\(s\), "
+                     r"\d+ bytes, 5 skipped, \d+ s$", m.stderr, re.M), m.stderr[-2000:]
 
     # One date is a run-now of that date only.
     assert write_control(m.path("bf", ".run-now"), b"2024-02-02\n") == 0
     h = wait_runs(m, "bf", 4)
     check_run(h[3], "run-now", "2024-02-02", "ok", files=1)
+
+
+def test_a_period_without_rows_is_an_ok_run_that_says_so(rgw, tmp_path, mount_factory):
+    """Issue 18.4: a run whose period has no source rows is ok with 0 files,
+    and .history (in its error column) and .status (last_run_note) say
+    "no rows for PERIOD"; a run that exported files has no note.  A state
+    database made before runs had notes gains the column at the next mount."""
+    src = days_source(str(tmp_path / "gap.db"), "gap", "2025-01-10", "2025-01-12")
+    m = start(mount_factory, src, test_now="2025-01-15T12:00:00Z")
+    prefix = "r2gap/"
+    m.mkdest("gap", "gap", **settings(rgw, prefix))
+
+    def last(n, trigger, period, files, note):
+        h = wait_runs(m, "gap", n)
+        check_run(h[-1], trigger, period, "ok", files=files, note=note)
+        st = status(m, "gap")
+        assert st["last_run"] == f"{h[-1]['run_id']} {trigger} {period}", st
+        assert (st["last_run_result"], st["last_run_files"]) == ("ok", str(files)), st
+        assert st.get("last_run_note", "") == note and "last_run_error" not in st, st
+        return h
+
+    touch(m.path("gap", ".run-now"))  # yesterday, 2025-01-14: no rows
+    h = last(1, "run-now", "2025-01-14", 0, "no rows for 2025-01-14")
+    assert h[0]["bytes"] == "0", h[0]
+    assert write_control(m.path("gap", ".run-now"), b"2024-12-01..2024-12-31\n") == 0
+    last(2, "backfill", "2024-12-01..2024-12-31", 0, "no rows for 2024-12-01..2024-12-31")
+    assert write_control(m.path("gap", ".run-now"), b"2025-01-12..2025-01-14\n") == 0
+    last(3, "backfill", "2025-01-12..2025-01-14", 1, "")
+    sync(m, "gap")
+    assert list(rgw.objects(prefix)) == [f"{prefix}gap/2025-01-12/{DATA}"]
+    assert re.search(r" info: run 1 of 'gap' \(run-now 2025-01-14\) finished: ok, 0 file\(s\), "
+                     r"0 bytes, 1 skipped, \d+ s; no rows for 2025-01-14$", m.stderr, re.M), \
+        m.stderr[-2000:]
+
+    # Kept across a remount; an older state database (runs without a note
+    # column) gets one, and its old runs show no note.
+    m.remount()
+    assert [r["error"] for r in history(m, "gap")] == \
+        ["no rows for 2025-01-14", "no rows for 2024-12-01..2024-12-31", ""]
+    assert m.stop() == 0
+    db = sqlite3.connect(m.state)
+    db.execute("ALTER TABLE runs DROP COLUMN note")
+    db.commit()
+    db.close()
+    m.start()
+    assert [r["error"] for r in history(m, "gap")] == ["", "", ""]
+    touch(m.path("gap", ".run-now"))
+    last(4, "run-now", "2025-01-14", 0, "no rows for 2025-01-14")
 
 
 # Refused .run-now input: (bytes written, reason in .status).  "Today" is
@@ -701,6 +753,39 @@ def test_runs_waiting_on_a_dead_endpoint_do_not_hold_up_other_runs(
     check_run(wait_runs(m, "alive", 1, timeout=5)[0], "run-now", "2025-01-14", "ok",
               files=1)
     assert all(history(m, n)[0]["result"] == "uploading" for n in dead)
+
+
+# ------------------------------------------------------------------ 5b. logs
+
+def test_a_run_logs_one_info_line_and_each_object_only_at_debug(
+        rgw, tmp_path, mount_factory):
+    """Issue 18.6: a 40-day backfill logs one summary line at info (files,
+    bytes, duration, result), not one per object; log_level=debug adds a
+    line per uploaded object."""
+    src = days_source(str(tmp_path / "logs.db"), "logs", "2024-03-01", "2024-04-09")
+    for level in ("info", "debug"):
+        m = start(mount_factory, src, test_now="2025-01-15T12:00:00Z", log_level=level)
+        prefix = f"r5logs-{level}/"
+        m.mkdest("logs", "logs", **settings(rgw, prefix))
+        assert write_control(m.path("logs", ".run-now"), b"2024-03-01..2024-04-09\n") == 0
+        sync(m, "logs")
+        objects = rgw.objects(prefix)
+        assert len(objects) == 40
+        total = sum(size for size, _ in objects.values())
+        check_run(wait_runs(m, "logs", 1)[0], "backfill", "2024-03-01..2024-04-09", "ok",
+                  files=40, nbytes=total)
+        assert m.stop() == 0
+        lines = m.stderr.splitlines()
+        info = [line for line in lines if " info: " in line]
+        runs = [line for line in info if re.search(r" info: run \d+ ", line)]
+        assert len(runs) == 1, runs
+        assert re.search(r" info: run 1 of 'logs' \(backfill 2024-03-01\.\.2024-04-09\) "
+                         rf"finished: ok, 40 file\(s\), {total} bytes, 0 skipped, \d+ s$",
+                         runs[0]), runs[0]
+        assert not [line for line in info if prefix in line or "s3://" in line], info
+        assert len(info) < 10, "\n".join(info)
+        uploaded = [line for line in lines if " debug: uploaded s3://" in line]
+        assert len(uploaded) == (40 if level == "debug" else 0), uploaded[:5]
 
 
 # ------------------------------------------------------------------ 6. audit

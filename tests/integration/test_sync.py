@@ -45,7 +45,8 @@ MIB = 1024 * 1024
 DATA = "analytics_daily.csv"
 ISO8601 = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$")
 RETRYING = re.compile(r" warning: upload of '(.*)' failed \(attempt \d+\): .*; retrying in ")
-UPLOADED = re.compile(r" info: uploaded s3://([^/]+)/(.*) \((\d+) bytes, etag (\S*)\)$")
+# A line per uploaded object: at debug (a run logs one summary at info).
+UPLOADED = re.compile(r" debug: uploaded s3://([^/]+)/(.*) \((\d+) bytes, etag (\S*)\)$")
 
 # A daemon asked to stop with uploads pending must be gone this fast.
 EXIT_SECONDS = 5.0
@@ -54,7 +55,7 @@ EXIT_SECONDS = 5.0
 # ------------------------------------------------------------------ helpers
 
 def start(mount_factory, source, **options):
-    opts = dict(FAST_SYNC)
+    opts = dict(FAST_SYNC, log_level="debug")  # for the per-object lines
     opts.update({k: str(v) for k, v in options.items()})
     return mount_factory(source, **opts)
 
