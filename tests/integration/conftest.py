@@ -180,7 +180,7 @@ def standard_rows():
 def expected_files(source_path, teams=None):
     """{relative path: expected bytes} for every file a destination exporting
     these teams (all valid ones when None) should show, computed
-    independently of the daemon: sqlite3's CAST(... AS TEXT), Python's csv."""
+    independently of the daemon by expected_csv()."""
     db = sqlite3.connect(source_path)
     db.text_factory = bytes
     pairs = db.execute("SELECT DISTINCT w.team_id, a.date FROM websites w JOIN "
