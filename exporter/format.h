@@ -12,11 +12,16 @@
 
 #include "sink.h"
 
-/* One column value: SQLite's own text for it, or NULL. */
+/*
+ * One column value: SQLite's own text for it, or NULL.  is_number says the
+ * value is an INTEGER or a REAL in the source (CSV writes those bare and
+ * quotes every other value); left 0, a value is written as text.
+ */
 struct format_value {
 	const char *text; /* not NUL-terminated necessarily; NULL when is_null */
 	size_t len;
 	int is_null;
+	int is_number;
 };
 
 struct format_ops {
@@ -34,7 +39,11 @@ const struct format_ops *format_find(const char *name);
 
 extern const struct format_ops format_csv;
 
-/* Appends one CSV field (RFC 4180: quoted only when it needs to be). */
+/* Appends one CSV field quoted only when it needs to be (RFC 4180): a
+ * column name or a number. */
 void format_csv_field(struct buf *out, const char *s, size_t len);
+
+/* Appends one CSV field always quoted, inner quotes doubled: a text value. */
+void format_csv_quoted(struct buf *out, const char *s, size_t len);
 
 #endif

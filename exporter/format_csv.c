@@ -1,9 +1,20 @@
 /*
  * format_csv: RFC 4180 CSV with a header row and "\n" line endings.
  *
- * A field is quoted only when it holds a comma, a double quote, CR or LF;
- * inner quotes are doubled.  NULL is an empty field.  The same values
- * always give the same bytes.
+ * Every text value is quoted, whatever it holds; numbers (the source's
+ * INTEGER and REAL values) are bare, NULL is an empty field, and column
+ * names are quoted only when they hold a comma, a double quote, CR or LF.
+ * Inner quotes are doubled.  The same values always give the same bytes.
+ *
+ * Why every text value: readers that guess the dialect from a sample
+ * (DuckDB's read_csv sniffs the first 20,480 rows of a file) decide that a
+ * file has no quote character when no quote shows in that sample, and then
+ * fail on, or silently misread, a quoted field further on: a CR inside one
+ * stops DuckDB ("state machine reached an invalid state"), an LF or a comma
+ * gives a wrong column count, and "" is kept as two quotes.  Quoted only
+ * when needed, whether a quote shows depends on the data and on where it
+ * sorts; quoted always, a quote is on every data line of every file, from
+ * the first one on.
  */
 #include "format.h"
 
@@ -19,12 +30,8 @@ static int csv_needs_quotes(const char *s, size_t len)
 	return 0;
 }
 
-void format_csv_field(struct buf *out, const char *s, size_t len)
+void format_csv_quoted(struct buf *out, const char *s, size_t len)
 {
-	if (!csv_needs_quotes(s, len)) {
-		buf_add(out, s, len);
-		return;
-	}
 	buf_addch(out, '"');
 	for (size_t i = 0; i < len; i++) {
 		if (s[i] == '"')
@@ -32,6 +39,14 @@ void format_csv_field(struct buf *out, const char *s, size_t len)
 		buf_addch(out, s[i]);
 	}
 	buf_addch(out, '"');
+}
+
+void format_csv_field(struct buf *out, const char *s, size_t len)
+{
+	if (csv_needs_quotes(s, len))
+		format_csv_quoted(out, s, len);
+	else
+		buf_add(out, s, len);
 }
 
 static void csv_begin(struct sink *s, const char *const *columns, int n)
@@ -63,7 +78,8 @@ static void csv_row(struct sink *s, const char *const *columns,
 			continue;
 		const char *t = v[i].text;
 		size_t len = v[i].len;
-		if (!csv_needs_quotes(t, len)) {
+		/* A number's text never needs quotes; checked all the same. */
+		if (v[i].is_number && !csv_needs_quotes(t, len)) {
 			memcpy(p, t, len);
 			p += len;
 			continue;

@@ -485,6 +485,8 @@ int source_export(struct source *src, const char *sql, const char *team,
 			int type = sqlite3_column_type(st, i);
 			size_t n = 0;
 			vals[i].is_null = type == SQLITE_NULL;
+			vals[i].is_number =
+			    type == SQLITE_INTEGER || type == SQLITE_FLOAT;
 			vals[i].text = NULL;
 			vals[i].len = 0;
 			if (type == SQLITE_NULL)

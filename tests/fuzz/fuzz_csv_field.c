@@ -3,15 +3,18 @@
  * checked by reading it back with an RFC 4180 reader written here.
  *
  * The whole input is one field.  It is also cut at every 0xff byte into
- * the values of one row (a value "\xfe" alone stands for SQL NULL), which
+ * the values of one row (a value "\xfe" alone stands for SQL NULL, and one
+ * that starts with "\xfd" for a number whose text is the rest), which
  * format_csv.row writes into a sink.
  *
  * Invariants checked (the promises of format.h and format_csv.c):
- *   - a field is quoted exactly when it holds a comma, a double quote, CR
- *     or LF, and is otherwise the value's bytes unchanged;
+ *   - format_csv_field() quotes a field exactly when it holds a comma, a
+ *     double quote, CR or LF, and otherwise gives the value's bytes
+ *     unchanged; format_csv_quoted() always quotes;
  *   - a quoted field reads back, with its doubled quotes, to the value;
  *   - a row is its fields joined by commas plus "\n", each field what
- *     format_csv_field() gives (NULL: empty), and reads back to its values.
+ *     format_csv_quoted() gives for text, format_csv_field() for a number,
+ *     and empty for NULL, and reads back to its values.
  */
 #include <fcntl.h>
 #include <string.h>
@@ -62,6 +65,21 @@ static int needs_quotes(const char *s, size_t len)
 {
 	return memchr(s, ',', len) || memchr(s, '"', len) || memchr(s, '\n', len) ||
 	       memchr(s, '\r', len);
+}
+
+static void check_quoted(const char *value, size_t len)
+{
+	struct buf csv = BUF_INIT, back = BUF_INIT;
+	size_t pos = 0;
+
+	format_csv_quoted(&csv, value, len);
+	FUZZ_CHECK(csv.len >= len + 2);
+	FUZZ_CHECK(csv.data[0] == '"' && csv.data[csv.len - 1] == '"');
+	FUZZ_CHECK(read_field(csv.data, csv.len, &pos, &back) == 0);
+	FUZZ_CHECK(pos == csv.len);
+	FUZZ_CHECK(back.len == len && (len == 0 || memcmp(back.data, value, len) == 0));
+	buf_release(&csv);
+	buf_release(&back);
 }
 
 static void check_field(const char *value, size_t len)
@@ -121,9 +139,13 @@ static void check_row(const char *data, size_t size)
 		v[n].text = data + start;
 		v[n].len = end - start;
 		v[n].is_null = v[n].len == 1 && data[start] == '\xfe';
+		v[n].is_number = !v[n].is_null && v[n].len > 0 && data[start] == '\xfd';
 		if (v[n].is_null) {
 			v[n].text = NULL;
 			v[n].len = 0;
+		} else if (v[n].is_number) {
+			v[n].text++;
+			v[n].len--;
 		}
 		n++;
 		if (!cut)
@@ -133,8 +155,10 @@ static void check_row(const char *data, size_t size)
 	for (int i = 0; i < n; i++) {
 		if (i)
 			buf_addch(&want, ',');
-		if (!v[i].is_null)
+		if (v[i].is_number)
 			format_csv_field(&want, v[i].text, v[i].len);
+		else if (!v[i].is_null)
+			format_csv_quoted(&want, v[i].text, v[i].len);
 	}
 	buf_addch(&want, '\n');
 
@@ -160,6 +184,7 @@ static void check_row(const char *data, size_t size)
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	check_field((const char *)data, size);
+	check_quoted((const char *)data, size);
 	check_row((const char *)data, size);
 	return 0;
 }

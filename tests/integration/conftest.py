@@ -180,7 +180,7 @@ def standard_rows():
 def expected_files(source_path, teams=None):
     """{relative path: expected bytes} for every file a destination exporting
     these teams (all valid ones when None) should show, computed
-    independently of the daemon: sqlite3's CAST(... AS TEXT), Python's csv."""
+    independently of the daemon by expected_csv()."""
     db = sqlite3.connect(source_path)
     db.text_factory = bytes
     pairs = db.execute("SELECT DISTINCT w.team_id, a.date FROM websites w JOIN "
@@ -198,14 +198,15 @@ def expected_files(source_path, teams=None):
 
 
 def expected_csv(source_path, team, date):
-    import csv
-    import io
-
+    """The bytes of TEAM/DATE/analytics_daily.csv, computed independently of
+    the daemon: the header, then per value SQLite's CAST(... AS TEXT), bare
+    for INTEGER and REAL values, empty for NULL, and always quoted (RFC 4180,
+    inner quotes doubled) for text."""
     db = sqlite3.connect(source_path)
     db.text_factory = bytes
     cols = ["website_id", "date", "total_visitors", "unique_visitors", "pageviews",
             "bounce_rate", "avg_session_duration"]
-    sel = ", ".join(f"CAST(a.{c} AS TEXT)" for c in cols)
+    sel = ", ".join(f"CAST(a.{c} AS TEXT), typeof(a.{c})" for c in cols)
     rows = db.execute(f"SELECT {sel} FROM websites w JOIN analytics_daily a "
                       "ON a.website_id = w.website_id WHERE w.team_id = ? AND a.date = ?",
                       (team, date)).fetchall()
@@ -213,20 +214,18 @@ def expected_csv(source_path, team, date):
     # SQLite's default BINARY collation is memcmp of the UTF-8 bytes.
     rows.sort(key=lambda r: r[0])
 
-    def line(fields):
-        # lineterminator "\r\n" makes csv quote fields holding CR or LF
-        # (RFC 4180); the line itself then ends with "\n".
-        s = io.StringIO()
-        csv.writer(s, lineterminator="\r\n", quoting=csv.QUOTE_MINIMAL).writerow(fields)
-        text = s.getvalue()
-        assert text.endswith("\r\n")
-        return text[:-2] + "\n"
+    parts = [",".join(cols).encode() + b"\n"]  # names that need no quotes
 
-    parts = [line(cols)]
+    def field(text, kind):
+        if kind == b"null":
+            return b""
+        if kind in (b"integer", b"real"):
+            return text
+        return b'"' + text.replace(b'"', b'""') + b'"'
+
     for r in rows:
-        parts.append(line(["" if v is None else v.decode("utf-8", "surrogateescape")
-                           for v in r]))
-    return "".join(parts).encode("utf-8", "surrogateescape")
+        parts.append(b",".join(field(r[i], r[i + 1]) for i in range(0, len(r), 2)) + b"\n")
+    return b"".join(parts)
 
 
 # ---------------------------------------------------------------- mounts

@@ -36,7 +36,7 @@ def test_insert_and_update_show_in_that_file_only(mount):
     db.close()
     want = expected_csv(mount.source, TEAM_B, "2025-01-02")
     assert want != before[target][0]
-    assert b"b-000,2025-01-02" in want and b",99999," in want
+    assert b'"b-000","2025-01-02"' in want and b",99999," in want
     wait_for(lambda: changed_to(mount, target, want), what="the change to show")
     st = os.stat(mount.path("main", target))
     assert st.st_size == len(want) != before[target][1]

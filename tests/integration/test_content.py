@@ -16,11 +16,12 @@ def test_every_file_is_byte_identical_to_independent_expectation(mount):
     # The awkward rows are really in there: NULLs, quoting, CR/LF, UTF-8,
     # whole-number REALs, text in numeric columns.
     a14 = expected[f"{TEAM_A}/2025-01-14/analytics_daily.csv"]
-    for needle in (b'"site,comma",2025-01-14,,,,,\n', b'"site""quote",2025-01-14,7,7,9,1.0,0.0\n',
+    for needle in (b'"site,comma","2025-01-14",,,,,\n',
+                   b'"site""quote","2025-01-14",7,7,9,1.0,0.0\n',
                    b'"site\nnewline"', b'"site\rcr"', "sité-ü".encode(), b"1.0e+20",
                    b"0.333333333333333", b"9223372036854775807"):
         assert needle in a14, needle
-    assert b'12abc,"x""y","a,b",n/a,\n' in expected[f"{TEAM_A}/2025-01-15/analytics_daily.csv"]
+    assert b'"12abc","x""y","a,b","n/a",\n' in expected[f"{TEAM_A}/2025-01-15/analytics_daily.csv"]
     assert len(expected) == 8
     for rel, want in expected.items():
         got = read_bytes(mount.path("main", rel))

@@ -40,7 +40,8 @@ def expected_digest(path):
     h.update(header)
     size = len(header)
     cur = db.execute(
-        "SELECT a.website_id || ',' || a.date || ',' || CAST(a.total_visitors AS TEXT)"
+        "SELECT '\"' || replace(a.website_id, '\"', '\"\"') || '\",\"' || a.date || '\",' ||"
+        " CAST(a.total_visitors AS TEXT)"
         " || ',' || CAST(a.unique_visitors AS TEXT) || ',' || CAST(a.pageviews AS TEXT)"
         " || ',' || CAST(a.bounce_rate AS TEXT) || ',' ||"
         " CAST(a.avg_session_duration AS TEXT) || char(10)"

@@ -184,7 +184,7 @@ def test_read_uploads_to_the_key_once_and_a_change_uploads_again(
 
     # Changed back: the first bytes go out again (the bucket holds the new
     # ones), and the file's xattrs tell that upload, etag and time included.
-    pageviews = int(data.split(b"b-big-00007,")[1].split(b",")[3])
+    pageviews = int(data.split(b'"b-big-00007",')[1].split(b",")[3])
     db = sqlite3.connect(m.source)
     with db:
         db.execute("UPDATE analytics_daily SET pageviews = ? WHERE website_id = "
