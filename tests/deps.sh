@@ -31,7 +31,8 @@ packages=(
 	valgrind clang libclang-rt-14-dev
 )
 if [ "${1:-}" = "--bench" ]; then
-	packages+=(rclone hyperfine awscli linux-perf)
+	# g++: libfuse's passthrough_hp anchor is C++ (../shared/anchors/libfuse/)
+	packages+=(rclone hyperfine awscli linux-perf g++)
 fi
 
 missing=()

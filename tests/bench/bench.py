@@ -12,8 +12,9 @@ Benchmarks (see tests/bench/README.md for what each one isolates and why):
           vs a shell loop running the CLI once per file, and vs the CLI's
           single full-table export (the ceiling)
   read    sequential read of the largest file, cold / warm / cached, vs
-          passthrough_ll (libfuse's example), the disk and tmpfs;
-          `ls -l` of a directory of 10,000 entries vs tmpfs
+          libfuse's passthrough_hp and passthrough_ll examples, the disk and
+          tmpfs; `ls -l` and stat of a directory of 10,000 entries vs
+          passthrough_hp over 10,000 directories and tmpfs
   upload  1,000 ~10 KB files and one 512 MiB file: warehousefs sync vs
           rclone, s3cmd, aws s3 cp, curl (sequential, and a parallel batch:
           the server's ceiling); every client's objects verified
@@ -359,26 +360,33 @@ class Daemon:
 
 
 class Passthrough:
-    """libfuse's passthrough_ll example over a directory."""
+    """One of libfuse's passthrough examples over a directory, in the
+    foreground: "ll" (passthrough_ll, from libfuse3-dev's examples) or "hp"
+    (passthrough_hp, from ../shared/anchors/libfuse/)."""
 
-    def __init__(self, b, source_dir):
-        self.b, self.src = b, source_dir
-        self.mnt = b.newdir("passthrough-mnt")
+    def __init__(self, b, source_dir, kind="ll"):
+        self.b, self.src, self.kind = b, source_dir, kind
+        self.name = f"passthrough_{kind}"
+        self.mnt = b.newdir(self.name + "-mnt")
         self.proc = None
 
     def start(self):
-        # cache=always: the kernel keeps pages across opens, as warehousefs's
-        # auto_cache does for an unchanged file; without it every open drops them.
-        self.logf = open(os.path.join(self.b.scratch, "passthrough.log"), "a")
-        self.proc = subprocess.Popen([self.b.passthrough, "-f", "-o",
-                                      f"source={self.src},cache=always", self.mnt],
-                                     stdout=self.logf, stderr=self.logf,
+        if self.kind == "ll":
+            # cache=always: the kernel keeps pages across opens, as warehousefs's
+            # auto_cache does for an unchanged file; without it every open drops them.
+            cmd = [self.b.passthrough, "-f", "-o", f"source={self.src},cache=always", self.mnt]
+        else:
+            # Its defaults are already its fastest: keep_cache, 1-day entry and
+            # attribute timeouts, readdirplus, splice.
+            cmd = [self.b.passthrough_hp, "--foreground", self.src, self.mnt]
+        self.logf = open(os.path.join(self.b.scratch, self.name + ".log"), "a")
+        self.proc = subprocess.Popen(cmd, stdout=self.logf, stderr=self.logf,
                                      stdin=subprocess.DEVNULL)
         self.b.live.append(self)
         deadline = time.monotonic() + 30
         while not is_mounted(self.mnt):
             if self.proc.poll() is not None or time.monotonic() > deadline:
-                raise BenchError("passthrough_ll did not mount")
+                raise BenchError(f"{self.name} did not mount")
             time.sleep(0.005)
         return self
 
@@ -433,6 +441,8 @@ class Bench:
         self.s3 = None
         self.seq = 0
         self.passthrough = None
+        self.passthrough_hp = None
+        self.passthrough_hp_missing = None   # why it is not built, once known
         self.big = None
         self.nbucket = 0
 
@@ -710,9 +720,44 @@ def build_passthrough(b):
     return out
 
 
+def build_passthrough_hp(b):
+    """libfuse's passthrough_hp, built once per run into the scratch directory
+    from ../shared/anchors/libfuse/ (outside the project's tree: it is GPL and
+    only measured against).  None, with the reason in b.passthrough_hp_missing,
+    when g++ or that folder is absent: its lines are then skipped."""
+    if b.passthrough_hp or b.passthrough_hp_missing:
+        return b.passthrough_hp
+    src = os.path.join(os.path.dirname(REPO), "shared", "anchors", "libfuse", "passthrough_hp.cc")
+    if not os.path.exists(src):
+        b.passthrough_hp_missing = f"passthrough_hp skipped: no '{src}'"
+    elif not shutil.which("g++"):
+        b.passthrough_hp_missing = "passthrough_hp skipped: no g++ (tests/deps.sh --bench installs it)"
+    if b.passthrough_hp_missing:
+        log(b.passthrough_hp_missing)
+        return None
+    out = os.path.join(b.scratch, "passthrough_hp")
+    log("building passthrough_hp")
+    run(f"g++ -O2 -std=c++17 -o {out} {shlex.quote(src)} $(pkg-config --cflags --libs fuse3) "
+        "-lpthread", capture=True)
+    b.passthrough_hp = out
+    return out
+
+
+def last(ln):
+    """LN's latest anchor time, for the progress log."""
+    return fmt_time(ln.anchor[-1]) if ln.anchor else "n/a"
+
+
+def skip_hp(b, lines):
+    """Marks LINES as not measured when passthrough_hp could not be built."""
+    for ln in lines:
+        ln.error = b.passthrough_hp_missing
+
+
 def bench_read(b):
     big = setup_big(b)
     build_passthrough(b)
+    hp = build_passthrough_hp(b)
     size = big["size"]
     work = [("bytes", size)]
     tag = f"{size / 2**20:.0f} MiB"
@@ -723,22 +768,32 @@ def bench_read(b):
                if os.path.getsize(os.path.join(dp, f)) == size][0]
     pt = Passthrough(b, big["disk_dir"]).start()
     pt_file = os.path.join(pt.mnt, big["key"])
+    php = Passthrough(b, big["disk_dir"], "hp").start() if hp else None
+    hp_file = php and os.path.join(php.mnt, big["key"])
     tmp_file = os.path.join(b.tmpfs, "big.csv")
     shutil.copyfile(big["disk"], tmp_file)
     disk_file = big["disk"]
 
-    cold_pt = b.line("2a", "read", f"sequential read, cold ({tag})", work,
-                     "cat, nothing in page cache", "passthrough_ll, nothing in page cache")
-    cold_disk = b.line("2b", "read", f"sequential read, cold ({tag})", work,
+    cold_hp = b.line("2a", "read", f"sequential read, cold ({tag})", work,
+                     "cat, nothing in page cache", "passthrough_hp, nothing in page cache")
+    cold_pt = b.line("2b", "read", f"sequential read, cold ({tag})", work,
+                     "(as 2a)", "passthrough_ll, nothing in page cache")
+    cold_disk = b.line("2c", "read", f"sequential read, cold ({tag})", work,
                        "(as 2a)", "ext4 directly, not in page cache")
-    warm_pt = b.line("2c", "read", f"sequential read, warm ({tag})", work,
-                     "cat, backing file in page cache", "passthrough_ll, same")
-    warm_tmp = b.line("2d", "read", f"sequential read, warm ({tag})", work,
-                      "(as 2c)", "tmpfs")
-    hot_tmp = b.line("2e", "read", f"re-read from the mount's page cache ({tag})", work,
+    warm_hp = b.line("2d", "read", f"sequential read, warm ({tag})", work,
+                     "cat, backing file in page cache", "passthrough_hp, same")
+    warm_pt = b.line("2e", "read", f"sequential read, warm ({tag})", work,
+                     "(as 2d)", "passthrough_ll, same")
+    warm_tmp = b.line("2f", "read", f"sequential read, warm ({tag})", work,
+                      "(as 2d)", "tmpfs")
+    hot_tmp = b.line("2g", "read", f"re-read from the mount's page cache ({tag})", work,
                      "cat again", "tmpfs")
-    hot_pt = b.line("2f", "read", f"re-read from the mount's page cache ({tag})", work,
-                    "(as 2e)", "passthrough_ll, cat again")
+    hot_hp = b.line("2h", "read", f"re-read from the mount's page cache ({tag})", work,
+                    "(as 2g)", "passthrough_hp, cat again")
+    hot_pt = b.line("2i", "read", f"re-read from the mount's page cache ({tag})", work,
+                    "(as 2g)", "passthrough_ll, cat again")
+    if not hp:
+        skip_hp(b, (cold_hp, warm_hp, hot_hp))
 
     def resident(tag, *paths):
         """Bytes still in page cache after eviction (util-linux fincore), once."""
@@ -756,11 +811,12 @@ def bench_read(b):
         resident("warehousefs: backing, mount", backing, wfs_file)
         return timed(f"cat {wfs_file} >/dev/null")
 
-    def pt_cold():
+    def fuse_cold(name, path):
+        """A passthrough example's file, it and its backing file evicted."""
         evict(disk_file)
-        evict(pt_file, fuse=True)
-        resident("passthrough_ll: backing, mount", disk_file, pt_file)
-        return timed(f"cat {pt_file} >/dev/null")
+        evict(path, fuse=True)
+        resident(f"{name}: backing, mount", disk_file, path)
+        return timed(f"cat {path} >/dev/null")
 
     def disk_cold():
         evict(disk_file)
@@ -772,90 +828,152 @@ def bench_read(b):
         evict(wfs_file, fuse=True)
         return timed(f"cat {wfs_file} >/dev/null")
 
-    def pt_warm():
+    def fuse_warm(path):
         warm(disk_file)
-        evict(pt_file, fuse=True)
-        return timed(f"cat {pt_file} >/dev/null")
+        evict(path, fuse=True)
+        return timed(f"cat {path} >/dev/null")
 
     def hot(path):
         warm(path)
         return timed(f"cat {path} >/dev/null")
 
-    if sha256_file(wfs_file) != big["sha"] or sha256_file(pt_file) != big["sha"]:
-        raise BenchError("2: the mounts do not show the same bytes")
+    for path in (wfs_file, pt_file) + ((hp_file,) if hp else ()):
+        if sha256_file(path) != big["sha"]:
+            raise BenchError(f"2: {path} does not show the same bytes as the source")
     steps = [
-        ("wfs cold", lambda: (t := wfs_cold(), cold_pt.wfs.append(t), cold_disk.wfs.append(t))),
-        ("pt cold", lambda: cold_pt.anchor.append(pt_cold())),
+        ("wfs cold", lambda: (t := wfs_cold(), cold_hp.wfs.append(t), cold_pt.wfs.append(t),
+                              cold_disk.wfs.append(t))),
+        ("pt cold", lambda: cold_pt.anchor.append(fuse_cold("passthrough_ll", pt_file))),
         ("disk cold", lambda: cold_disk.anchor.append(disk_cold())),
-        ("wfs warm", lambda: (t := wfs_warm(), warm_pt.wfs.append(t), warm_tmp.wfs.append(t))),
-        ("pt warm", lambda: warm_pt.anchor.append(pt_warm())),
+        ("wfs warm", lambda: (t := wfs_warm(), warm_hp.wfs.append(t), warm_pt.wfs.append(t),
+                              warm_tmp.wfs.append(t))),
+        ("pt warm", lambda: warm_pt.anchor.append(fuse_warm(pt_file))),
         ("tmpfs", lambda: (t := hot(tmp_file), warm_tmp.anchor.append(t),
                            hot_tmp.anchor.append(t))),
-        ("wfs hot", lambda: (t := hot(wfs_file), hot_tmp.wfs.append(t), hot_pt.wfs.append(t))),
+        ("wfs hot", lambda: (t := hot(wfs_file), hot_tmp.wfs.append(t), hot_hp.wfs.append(t),
+                             hot_pt.wfs.append(t))),
         ("pt hot", lambda: hot_pt.anchor.append(hot(pt_file))),
     ]
+    if hp:
+        steps += [
+            ("hp cold", lambda: cold_hp.anchor.append(fuse_cold("passthrough_hp", hp_file))),
+            ("hp warm", lambda: warm_hp.anchor.append(fuse_warm(hp_file))),
+            ("hp hot", lambda: hot_hp.anchor.append(hot(hp_file))),
+        ]
+
     for rep in range(b.reps()):
         for _, step in alternate(rep, steps):
             step()
-        log(f"2 rep {rep + 1}: cold {fmt_time(cold_pt.wfs[-1])} (pt {fmt_time(cold_pt.anchor[-1])}), "
-            f"warm {fmt_time(warm_pt.wfs[-1])} (pt {fmt_time(warm_pt.anchor[-1])}, tmpfs "
-            f"{fmt_time(warm_tmp.anchor[-1])}), hot {fmt_time(hot_tmp.wfs[-1])}")
+        log(f"2 rep {rep + 1}: cold {fmt_time(cold_pt.wfs[-1])} (hp {last(cold_hp)}, "
+            f"ll {last(cold_pt)}), warm {fmt_time(warm_pt.wfs[-1])} (hp {last(warm_hp)}, "
+            f"ll {last(warm_pt)}, tmpfs {last(warm_tmp)}), hot {fmt_time(hot_tmp.wfs[-1])} "
+            f"(hp {last(hot_hp)}, tmpfs {last(hot_tmp)})")
     rss = d.stop()
+    log(f"2a-2i: warehousefs peak RSS {rss / 1024:.1f} MiB" if rss else
+        "2a-2i: warehousefs peak RSS unknown")
     pt.stop()
-    for ln in (cold_pt, cold_disk, warm_pt, warm_tmp, hot_tmp, hot_pt):
+    if php:
+        php.stop()
+    for ln in (cold_hp, cold_pt, cold_disk, warm_hp, warm_pt, warm_tmp, hot_tmp, hot_hp, hot_pt):
         ln.rss.append(rss)
     os.unlink(tmp_file)
     shutil.rmtree(state)
+    bench_ls(b, hp)
 
-    # ls -l of a directory of N entries.
+
+def bench_ls(b, hp):
+    """ls -l and stat of a directory of N date directories: warehousefs,
+    passthrough_hp over N directories on the same disk (fresh mount each
+    time, as for warehousefs), and tmpfs."""
     n = b.size["ls_days"]
     src = b.source("ls", 1, 1, n, start="1990-01-01")
     pairs = team_dates(src)
     team = pairs[0][0]
     tdir = os.path.join(b.tmpfs, "ls")
-    os.makedirs(tdir)
-    for _, date in pairs:
-        os.mkdir(os.path.join(tdir, date))
-    ls_cold = b.line("2g", "read", f"ls -l of {n:,} date directories, first after mount",
-                     [("entries", n)], "ls -l MNT/d/TEAM", "tmpfs, ls -l")
-    ls_warm = b.line("2h", "read", f"ls -l of {n:,} date directories, again",
-                     [("entries", n)], "ls -l MNT/d/TEAM again", "tmpfs, ls -l")
-    st_cold = b.line("2i", "read", f"stat of {n:,} date directories, first after mount",
-                     [("entries", n)], "find MNT/d/TEAM -printf '%s %m' (lstat, no xattr)",
-                     "tmpfs, same")
+    hdir = os.path.join(b.scratch, "ls-src")
+    for top in (tdir, hdir):
+        os.makedirs(top)
+        for _, date in pairs:
+            os.mkdir(os.path.join(top, date))
+    ls_cold_hp = b.line("2j", "read", f"ls -l of {n:,} date directories, first after mount",
+                        [("entries", n)], "ls -l MNT/d/TEAM",
+                        f"passthrough_hp over {n:,} directories, first after mount")
+    ls_cold = b.line("2k", "read", f"ls -l of {n:,} date directories, first after mount",
+                     [("entries", n)], "(as 2j)", "tmpfs, ls -l")
+    ls_warm_hp = b.line("2l", "read", f"ls -l of {n:,} date directories, again",
+                        [("entries", n)], "ls -l MNT/d/TEAM again", "passthrough_hp, again")
+    ls_warm = b.line("2m", "read", f"ls -l of {n:,} date directories, again",
+                     [("entries", n)], "(as 2l)", "tmpfs, ls -l")
+    st_cold_hp = b.line("2n", "read", f"stat of {n:,} date directories, first after mount",
+                        [("entries", n)], "find MNT/d/TEAM -printf '%s %m' (lstat, no xattr)",
+                        "passthrough_hp, same, first after mount")
+    st_cold = b.line("2o", "read", f"stat of {n:,} date directories, first after mount",
+                     [("entries", n)], "(as 2n)", "tmpfs, same")
+    if not hp:
+        skip_hp(b, (ls_cold_hp, ls_warm_hp, st_cold_hp))
+
+    def ls(path):
+        return timed(f"ls -l {path} >/dev/null")
+
+    def stat(path):
+        return timed(f"find {path} -mindepth 1 -maxdepth 1 -printf '%s %m\\n' >/dev/null")
+
+    def count(path, what):
+        got = len(run(f"ls {path}", capture=True).stdout.split())
+        if got != n:
+            raise BenchError(f"2j: {what} showed {got} entries, not {n}")
+
+    who_all = ("wfs", "tmpfs", "wfs-stat", "tmpfs-stat") + (("hp", "hp-stat") if hp else ())
     for rep in range(b.reps()):
-        for who in alternate(rep, ("wfs", "tmpfs", "wfs-stat", "tmpfs-stat")):
+        for who in alternate(rep, who_all):
             if who.startswith("wfs"):
                 d = Daemon(b, "ls", src).start()
                 d.add_dest("d", team)
                 path = os.path.join(d.mnt, "d", team)
                 if who == "wfs":
-                    ls_cold.wfs.append(timed(f"ls -l {path} >/dev/null"))
-                    ls_warm.wfs.append(timed(f"ls -l {path} >/dev/null"))
-                    lines = (ls_cold, ls_warm)
+                    t = ls(path)
+                    ls_cold_hp.wfs.append(t)
+                    ls_cold.wfs.append(t)
+                    t = ls(path)
+                    ls_warm_hp.wfs.append(t)
+                    ls_warm.wfs.append(t)
+                    lines = (ls_cold_hp, ls_cold, ls_warm_hp, ls_warm)
                 else:
-                    st_cold.wfs.append(timed(f"find {path} -mindepth 1 -maxdepth 1 "
-                                             "-printf '%s %m\\n' >/dev/null"))
-                    lines = (st_cold,)
+                    t = stat(path)
+                    st_cold_hp.wfs.append(t)
+                    st_cold.wfs.append(t)
+                    lines = (st_cold_hp, st_cold)
                 if rep == 0 and who == "wfs":
-                    got = len(run(f"ls {path}", capture=True).stdout.split())
-                    if got != n:
-                        raise BenchError(f"2g: ls saw {got} entries, not {n}")
+                    count(path, "warehousefs")
                 rss = d.stop()
                 for ln in lines:
                     ln.rss.append(rss)
                 shutil.rmtree(d.dir)
+            elif who.startswith("hp"):
+                m = Passthrough(b, hdir, "hp").start()
+                if who == "hp":
+                    ls_cold_hp.anchor.append(ls(m.mnt))
+                    ls_warm_hp.anchor.append(ls(m.mnt))
+                    if rep == 0:
+                        count(m.mnt, "passthrough_hp")
+                else:
+                    st_cold_hp.anchor.append(stat(m.mnt))
+                m.stop()
             elif who == "tmpfs":
-                t = timed(f"ls -l {tdir} >/dev/null")
+                t = ls(tdir)
                 ls_cold.anchor.append(t)
                 ls_warm.anchor.append(t)
             else:
-                st_cold.anchor.append(timed(f"find {tdir} -mindepth 1 -maxdepth 1 "
-                                            "-printf '%s %m\\n' >/dev/null"))
-        log(f"2g rep {rep + 1}: wfs {fmt_time(ls_cold.wfs[-1])} then {fmt_time(ls_warm.wfs[-1])}, "
-            f"tmpfs {fmt_time(ls_cold.anchor[-1])}; stat wfs {fmt_time(st_cold.wfs[-1])}, "
-            f"tmpfs {fmt_time(st_cold.anchor[-1])}")
+                st_cold.anchor.append(stat(tdir))
+        log(f"2j rep {rep + 1}: ls wfs {fmt_time(ls_cold.wfs[-1])} then "
+            f"{fmt_time(ls_warm.wfs[-1])}, hp {last(ls_cold_hp)} then {last(ls_warm_hp)}, "
+            f"tmpfs {last(ls_cold)}; stat wfs {fmt_time(st_cold.wfs[-1])}, "
+            f"hp {last(st_cold_hp)}, tmpfs {last(st_cold)}")
+    peak = max((x for x in ls_cold.rss + st_cold.rss if x), default=None)
+    log(f"2j-2o: warehousefs peak RSS {peak / 1024:.1f} MiB" if peak else
+        "2j-2o: warehousefs peak RSS unknown")
     shutil.rmtree(tdir)
+    shutil.rmtree(hdir)
 
 
 # ---- 3. uploads -------------------------------------------------------------------------

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The benchmarks: warehousefs against the tools a user would pick instead
 # (the sqlite3 CLI, rclone, s3cmd, aws s3 cp, curl, tmpfs, libfuse's
-# passthrough_ll), side by side in one run, as ratios.
+# passthrough_hp and passthrough_ll), side by side in one run, as ratios.
 #
 #   sudo tests/bench/run.sh            default size, < 15 min on 2 cores
 #   sudo tests/bench/run.sh --quick    much smaller sizes, 2 repetitions (~3 min)
