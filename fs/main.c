@@ -210,6 +210,15 @@ static char *absolute(const char *path)
 	return buf_detach(&b, NULL);
 }
 
+/* Replaces *path by its absolute form. */
+static void make_absolute(char **path)
+{
+	char *p = absolute(*path);
+
+	free(*path);
+	*path = p;
+}
+
 static char *home_path(const char *env, const char *fallback, const char *rest)
 {
 	struct buf b = BUF_INIT;
@@ -275,7 +284,6 @@ static int parse_size(const char *s, uint64_t *out)
 static int resolve(struct options *o, struct gw_options *g)
 {
 	int root = geteuid() == 0;
-	char *p;
 
 	if (!o->state) {
 		o->state = root ? strdup("/var/lib/warehousefs/state.db")
@@ -300,18 +308,10 @@ static int resolve(struct options *o, struct gw_options *g)
 		}
 		o->keyfile = buf_detach(&b, NULL);
 	}
-	p = absolute(o->source);
-	free(o->source);
-	o->source = p;
-	p = absolute(o->state);
-	free(o->state);
-	o->state = p;
-	p = absolute(o->cache);
-	free(o->cache);
-	o->cache = p;
-	p = absolute(o->keyfile);
-	free(o->keyfile);
-	o->keyfile = p;
+	make_absolute(&o->source);
+	make_absolute(&o->state);
+	make_absolute(&o->cache);
+	make_absolute(&o->keyfile);
 
 	g->source_path = o->source;
 	g->state_path = o->state;

@@ -7,17 +7,15 @@
  * FORGET gives them back.  ENOENT is a negative entry the kernel may keep
  * for negative_timeout.
  *
- * Threads: libfuse calls handlers from several worker threads at once.  A
- * struct fs_handle belongs to one open file; the kernel serializes nothing,
- * so a handle's buffers are guarded by its own mutex.  No handler does
- * network I/O: data files are served from local cache files by splice.
+ * Threads: libfuse calls handlers from several worker threads at once
+ * (handles: handle.h).  No handler does network I/O: data files are
+ * served from local cache files by splice.
  *
  * Errors: data files are read-only (EACCES for write access, as their mode
  * 0444 says); changes to the tree's names are EROFS; unknown names ENOENT.
- *
- * Lock order: open_triggers_lock, then a handle's lock.  open_lock alone.
  */
 #include "fs.h"
+#include "handle.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -32,51 +30,6 @@
 
 #include "buf.h"
 #include "log.h"
-
-enum fs_handle_kind {
-	FS_HANDLE_DATA,
-	FS_HANDLE_CONTROL,
-	FS_HANDLE_DIR,
-};
-
-struct fs_handle {
-	enum fs_handle_kind kind;
-	int fd;             /* data: the cached version */
-	int control;        /* control: enum gw_control, or -1 for a root file */
-	int writing;        /* opened for writing */
-	char dest[64];
-	struct gw_caller who; /* who opened it: the audit log names them */
-	int wrote;          /* input arrived (a touch is an open-close without) */
-	int acted;          /* a touch acted at setattr: the close does not */
-
-	struct fs_handle *next_open; /* in open_triggers, when a trigger file */
-
-	pthread_mutex_t lock;
-	struct buf data;    /* control: content snapshot for reads; dir: names */
-	struct buf input;   /* written input not yet applied */
-	int failed;         /* input refused: close reports EINVAL, applies nothing */
-	size_t nnames;      /* dir: names in data, "." and ".." first */
-	size_t *names;      /* dir: offsets into data */
-	int listed;         /* dir: names hold a listing */
-	struct fs_handle *prev, *next; /* in open_handles, under open_lock */
-};
-
-/*
- * Every handle not yet released.  When the mount ends before the kernel
- * sends RELEASE (unmount, SIGTERM), fs_destroy frees what is left.
- */
-static pthread_mutex_t open_lock = PTHREAD_MUTEX_INITIALIZER;
-static struct fs_handle *open_handles;
-
-/*
- * Trigger files (.run-now, .pause, .resume) open for writing.  touch opens
- * the file, sets its times, and closes it; the kernel reports the times
- * without always naming the open file, so setattr looks here to tell a
- * touch (it acts then, once, for the handle) from a bare utimens (which
- * acts too, with no handle).
- */
-static pthread_mutex_t open_triggers_lock = PTHREAD_MUTEX_INITIALIZER;
-static struct fs_handle *open_triggers; /* protected by open_triggers_lock */
 
 static struct fs_context *ctx_of(fuse_req_t req)
 {
@@ -226,11 +179,24 @@ static void reply_negative(fuse_req_t req, fuse_ino_t parent, const struct fs_in
 	fuse_reply_entry(req, &e);
 }
 
+/* Replies to a LOOKUP or MKDIR of name in pn: ret, else the entry w. */
+static void reply_new_entry(fuse_req_t req, const struct fs_inode *pn, const char *name,
+			    const struct fs_where *w, const struct gw_attr *a, int ret)
+{
+	struct fuse_entry_param e;
+
+	if (!ret)
+		ret = make_entry(req, pn, name, w, a, &e);
+	if (ret)
+		fuse_reply_err(req, -ret);
+	else
+		fuse_reply_entry(req, &e);
+}
+
 static void fs_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 {
 	struct fs_context *c = ctx_of(req);
 	struct fs_inode *pn = node_of(req, parent);
-	struct fuse_entry_param e;
 	struct fs_where w;
 	struct gw_attr a;
 	int ret = where_child(&w, pn, name);
@@ -241,12 +207,7 @@ static void fs_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 		reply_negative(req, parent, pn, name);
 		return;
 	}
-	if (!ret)
-		ret = make_entry(req, pn, name, &w, &a, &e);
-	if (ret)
-		fuse_reply_err(req, -ret);
-	else
-		fuse_reply_entry(req, &e);
+	reply_new_entry(req, pn, name, &w, &a, ret);
 }
 
 static void fs_forget(fuse_req_t req, fuse_ino_t ino, uint64_t nlookup)
@@ -280,127 +241,24 @@ static void fs_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 	struct gw_attr a;
 	int ret;
 
-	(void)fi;
 	where_node(&w, n);
 	ret = stat_where(ctx_of(req)->gw, &w, &a);
+	/*
+	 * An open data file outlives its name (rmdir of its destination, its
+	 * rows deleted): fstat and the kernel's reads still see the version
+	 * that was opened.
+	 */
+	if (ret == -ENOENT && fi && n->kind == FS_DATA) {
+		a = fs_handle_of(fi)->attr;
+		ret = 0;
+	}
 	if (ret)
 		fuse_reply_err(req, -ret);
 	else
 		reply_attr(req, n, &a);
 }
 
-/* Handles. */
-
-static struct fs_handle *handle_new(enum fs_handle_kind kind)
-{
-	struct fs_handle *h = calloc(1, sizeof(*h));
-
-	if (!h)
-		return NULL;
-	h->kind = kind;
-	h->fd = -1;
-	h->control = -1;
-	pthread_mutex_init(&h->lock, NULL);
-	pthread_mutex_lock(&open_lock);
-	h->next = open_handles;
-	if (open_handles)
-		open_handles->prev = h;
-	open_handles = h;
-	pthread_mutex_unlock(&open_lock);
-	return h;
-}
-
-static void handle_free(struct fs_handle *h)
-{
-	if (!h)
-		return;
-	pthread_mutex_lock(&open_lock);
-	if (h->prev)
-		h->prev->next = h->next;
-	else
-		open_handles = h->next;
-	if (h->next)
-		h->next->prev = h->prev;
-	pthread_mutex_unlock(&open_lock);
-	if (h->fd >= 0)
-		close(h->fd);
-	buf_release(&h->data);
-	buf_release_secret(&h->input);
-	free(h->names);
-	pthread_mutex_destroy(&h->lock);
-	free(h);
-}
-
-static struct fs_handle *handle_of(struct fuse_file_info *fi)
-{
-	return (struct fs_handle *)(uintptr_t)fi->fh;
-}
-
-static int is_trigger(int control)
-{
-	return control == GW_RUN_NOW || control == GW_PAUSE || control == GW_RESUME;
-}
-
-/*
- * A utimens of a trigger file by pid: -1 when pid does not have it open
- * for writing (a bare utimens), 1 when it does and this is the touch's
- * trigger (the handle is marked so its close does not act again), 0 when
- * the handle has acted already or holds written input (the close applies
- * that).
- */
-static int trigger_claim(const char *dest, int control, int pid)
-{
-	int ret = -1;
-
-	pthread_mutex_lock(&open_triggers_lock);
-	for (struct fs_handle *h = open_triggers; h && ret < 0; h = h->next_open) {
-		if (h->control != control || h->who.pid != pid || strcmp(h->dest, dest) != 0)
-			continue;
-		pthread_mutex_lock(&h->lock);
-		ret = !h->acted && !h->wrote;
-		h->acted = 1;
-		pthread_mutex_unlock(&h->lock);
-	}
-	pthread_mutex_unlock(&open_triggers_lock);
-	return ret;
-}
-
-static void trigger_closed(struct fs_handle *h)
-{
-	pthread_mutex_lock(&open_triggers_lock);
-	for (struct fs_handle **pp = &open_triggers; *pp; pp = &(*pp)->next_open) {
-		if (*pp == h) {
-			*pp = h->next_open;
-			break;
-		}
-	}
-	pthread_mutex_unlock(&open_triggers_lock);
-}
-
-/* Frees an open file's handle without acting on its close. */
-static void handle_drop(struct fs_handle *h)
-{
-	if (h->kind == FS_HANDLE_CONTROL && h->writing && is_trigger(h->control))
-		trigger_closed(h);
-	handle_free(h);
-}
-
 /* Directories. */
-
-static int add_name(void *c, const char *name)
-{
-	struct fs_handle *h = c;
-
-	if (h->nnames % 256 == 0) {
-		size_t *v = realloc(h->names, (h->nnames + 256) * sizeof(*v));
-		if (!v)
-			return -ENOMEM;
-		h->names = v;
-	}
-	h->names[h->nnames++] = h->data.len;
-	buf_add(&h->data, name, strlen(name) + 1);
-	return 0;
-}
 
 /* Takes the listing of dir n into h (control files are never listed). */
 static int list_dir(struct gw *gw, const struct fs_inode *n, struct fs_handle *h)
@@ -409,17 +267,17 @@ static int list_dir(struct gw *gw, const struct fs_inode *n, struct fs_handle *h
 
 	h->nnames = 0;
 	buf_reset(&h->data);
-	add_name(h, ".");
-	add_name(h, "..");
+	fs_handle_add_name(h, ".");
+	fs_handle_add_name(h, "..");
 	switch (n->kind) {
 	case FS_ROOT:
-		return gw_list_dests(gw, add_name, h);
+		return gw_list_dests(gw, fs_handle_add_name, h);
 	case FS_DEST:
-		return gw_list_teams(gw, p[0], add_name, h);
+		return gw_list_teams(gw, p[0], fs_handle_add_name, h);
 	case FS_TEAM:
-		return gw_list_dates(gw, p[0], p[1], add_name, h);
+		return gw_list_dates(gw, p[0], p[1], fs_handle_add_name, h);
 	default:
-		return gw_list_files(gw, p[0], p[1], p[2], add_name, h);
+		return gw_list_files(gw, p[0], p[1], p[2], fs_handle_add_name, h);
 	}
 }
 
@@ -433,7 +291,7 @@ static void fs_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 		fuse_reply_err(req, ENOTDIR);
 		return;
 	}
-	struct fs_handle *h = handle_new(FS_HANDLE_DIR);
+	struct fs_handle *h = fs_handle_new(FS_HANDLE_DIR);
 	if (!h) {
 		fuse_reply_err(req, ENOMEM);
 		return;
@@ -451,7 +309,7 @@ static void fs_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 	}
 	fi->fh = (uint64_t)(uintptr_t)h;
 	if (fuse_reply_open(req, fi) == -ENOENT)
-		handle_free(h);
+		fs_handle_free(h);
 }
 
 static void do_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
@@ -459,7 +317,7 @@ static void do_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 {
 	struct fs_context *c = ctx_of(req);
 	struct fs_inode *n = node_of(req, ino);
-	struct fs_handle *h = handle_of(fi);
+	struct fs_handle *h = fs_handle_of(fi);
 	char *out = malloc(size ? size : 1);
 	size_t used = 0;
 	int ret = 0;
@@ -536,7 +394,7 @@ static void fs_readdirplus(fuse_req_t req, fuse_ino_t ino, size_t size, off_t of
 static void fs_releasedir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	(void)ino;
-	handle_free(handle_of(fi));
+	fs_handle_free(fs_handle_of(fi));
 	fuse_reply_err(req, 0);
 }
 
@@ -547,7 +405,6 @@ static void fs_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t
 	struct fs_context *c = ctx_of(req);
 	struct fs_inode *pn = node_of(req, parent);
 	struct gw_caller who = caller(req);
-	struct fuse_entry_param e;
 	struct fs_where w;
 	struct gw_attr a;
 	int ret;
@@ -567,12 +424,7 @@ static void fs_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t
 		fs_inodes_unsee(c->inodes, name);
 		ret = stat_where(c->gw, &w, &a);
 	}
-	if (!ret)
-		ret = make_entry(req, pn, name, &w, &a, &e);
-	if (ret)
-		fuse_reply_err(req, -ret);
-	else
-		fuse_reply_entry(req, &e);
+	reply_new_entry(req, pn, name, &w, &a, ret);
 }
 
 static void fs_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name)
@@ -676,7 +528,7 @@ static int open_control(fuse_req_t req, const struct fs_inode *n, struct fuse_fi
 		return -EACCES;
 	if (acc != O_WRONLY && !(a.mode & 0444))
 		return -EACCES;
-	struct fs_handle *h = handle_new(FS_HANDLE_CONTROL);
+	struct fs_handle *h = fs_handle_new(FS_HANDLE_CONTROL);
 	if (!h)
 		return -ENOMEM;
 	h->control = n->which;
@@ -690,14 +542,11 @@ static int open_control(fuse_req_t req, const struct fs_inode *n, struct fuse_fi
 		ret = gw_control_read(gw, h->dest, h->control, &h->data);
 	}
 	if (ret) {
-		handle_free(h);
+		fs_handle_free(h);
 		return ret;
 	}
-	if (h->writing && is_trigger(h->control)) {
-		pthread_mutex_lock(&open_triggers_lock);
-		h->next_open = open_triggers;
-		open_triggers = h;
-		pthread_mutex_unlock(&open_triggers_lock);
+	if (h->writing && fs_is_trigger(h->control)) {
+		fs_trigger_opened(h);
 	}
 	/* Content is made per open: no page cache, sizes may differ from stat. */
 	fi->direct_io = 1;
@@ -716,12 +565,12 @@ static int open_root_file(fuse_req_t req, const struct fs_inode *n,
 	/* The audit log is the mount owner's (mode 0400). */
 	if (gw_root_mode(n->which) == 0400 && who->uid != c->uid && who->uid != 0)
 		return -EACCES;
-	struct fs_handle *h = handle_new(FS_HANDLE_CONTROL);
+	struct fs_handle *h = fs_handle_new(FS_HANDLE_CONTROL);
 	if (!h)
 		return -ENOMEM;
 	int ret = gw_root_read(c->gw, n->which, &h->data);
 	if (ret) {
-		handle_free(h);
+		fs_handle_free(h);
 		return ret;
 	}
 	fi->direct_io = 1;
@@ -742,12 +591,13 @@ static int open_data(fuse_req_t req, fuse_ino_t ino, struct fs_inode *n,
 	int ret = gw_file_open(c->gw, p[0], p[1], p[2], p[3], &fd, &a);
 	if (ret)
 		return ret;
-	struct fs_handle *h = handle_new(FS_HANDLE_DATA);
+	struct fs_handle *h = fs_handle_new(FS_HANDLE_DATA);
 	if (!h) {
 		close(fd);
 		return -ENOMEM;
 	}
 	h->fd = fd;
+	h->attr = a;
 	/*
 	 * The same version as at the last open: the kernel's pages are still
 	 * right.  A new one: drop them (no keep_cache), and the size the
@@ -783,13 +633,13 @@ static void fs_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		fuse_reply_err(req, -ret);
 	else if (fuse_reply_open(req, fi) == -ENOENT)
 		/* The caller went away (interrupted): no RELEASE will come. */
-		handle_drop(handle_of(fi));
+		fs_handle_drop(fs_handle_of(fi));
 }
 
 static void fs_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		    struct fuse_file_info *fi)
 {
-	struct fs_handle *h = handle_of(fi);
+	struct fs_handle *h = fs_handle_of(fi);
 
 	(void)ino;
 	if (h->kind == FS_HANDLE_DATA) {
@@ -813,7 +663,7 @@ static void fs_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 static void fs_write(fuse_req_t req, fuse_ino_t ino, const char *data, size_t size,
 		     off_t off, struct fuse_file_info *fi)
 {
-	struct fs_handle *h = handle_of(fi);
+	struct fs_handle *h = fs_handle_of(fi);
 	int ret;
 
 	(void)ino;
@@ -854,7 +704,7 @@ static void fs_write(fuse_req_t req, fuse_ino_t ino, const char *data, size_t si
 static void fs_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	struct fs_context *c = ctx_of(req);
-	struct fs_handle *h = handle_of(fi);
+	struct fs_handle *h = fs_handle_of(fi);
 	struct gw_caller who = caller(req);
 	int ret = 0, config_changed = 0;
 
@@ -900,7 +750,7 @@ static void fs_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 
 static void fs_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
-	struct fs_handle *h = handle_of(fi);
+	struct fs_handle *h = fs_handle_of(fi);
 
 	(void)ino;
 	/*
@@ -908,8 +758,8 @@ static void fs_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 	 * fd included) is one trigger, acted on here, at the last close,
 	 * unless setattr acted for it already.
 	 */
-	if (h->kind == FS_HANDLE_CONTROL && h->writing && is_trigger(h->control)) {
-		trigger_closed(h);
+	if (h->kind == FS_HANDLE_CONTROL && h->writing && fs_is_trigger(h->control)) {
+		fs_trigger_closed(h);
 		if (!h->wrote && !h->acted) {
 			int ret = gw_control_touch(ctx_of(req)->gw, h->dest, h->control, &h->who);
 			if (ret)
@@ -917,7 +767,7 @@ static void fs_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 					 h->dest, strerror(-ret));
 		}
 	}
-	handle_free(h);
+	fs_handle_free(h);
 	fuse_reply_err(req, 0);
 }
 
@@ -949,7 +799,7 @@ static int set_times(fuse_req_t req, const struct fs_inode *n, const struct gw_a
 	 * sends the close's RELEASE without waiting for it.
 	 */
 	struct gw_caller who = caller(req);
-	if (fi || !is_trigger(n->which) || trigger_claim(n->part[0], n->which, who.pid) == 0)
+	if (fi || !fs_is_trigger(n->which) || fs_trigger_claim(n->part[0], n->which, who.pid) == 0)
 		return 0;
 	return gw_control_touch(ctx_of(req)->gw, n->part[0], n->which, &who);
 }
@@ -1090,8 +940,7 @@ static void fs_init(void *userdata, struct fuse_conn_info *conn)
 static void fs_destroy(void *userdata)
 {
 	(void)userdata;
-	while (open_handles)
-		handle_free(open_handles);
+	fs_handles_free_all();
 }
 
 static const struct fuse_lowlevel_ops ops = {
