@@ -234,24 +234,32 @@ static void reply_attr(fuse_req_t req, const struct fs_inode *n, const struct gw
 	fuse_reply_attr(req, &st, attr_timeout(c, n->kind));
 }
 
-static void fs_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+/*
+ * A node's attributes now.  An open data file outlives its name (rmdir of
+ * its destination, its rows deleted): through its handle, fstat and the
+ * kernel's reads still see the version that was opened.
+ */
+static int stat_node(fuse_req_t req, const struct fs_inode *n, struct fuse_file_info *fi,
+		     struct gw_attr *a)
 {
-	struct fs_inode *n = node_of(req, ino);
 	struct fs_where w;
-	struct gw_attr a;
 	int ret;
 
 	where_node(&w, n);
-	ret = stat_where(ctx_of(req)->gw, &w, &a);
-	/*
-	 * An open data file outlives its name (rmdir of its destination, its
-	 * rows deleted): fstat and the kernel's reads still see the version
-	 * that was opened.
-	 */
+	ret = stat_where(ctx_of(req)->gw, &w, a);
 	if (ret == -ENOENT && fi && n->kind == FS_DATA) {
-		a = fs_handle_of(fi)->attr;
+		*a = fs_handle_of(fi)->attr;
 		ret = 0;
 	}
+	return ret;
+}
+
+static void fs_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	struct fs_inode *n = node_of(req, ino);
+	struct gw_attr a;
+	int ret = stat_node(req, n, fi, &a);
+
 	if (ret)
 		fuse_reply_err(req, -ret);
 	else
@@ -808,12 +816,9 @@ static void fs_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to
 		       struct fuse_file_info *fi)
 {
 	struct fs_inode *n = node_of(req, ino);
-	struct fs_where w;
 	struct gw_attr a;
-	int ret;
+	int ret = stat_node(req, n, fi, &a);
 
-	where_node(&w, n);
-	ret = stat_where(ctx_of(req)->gw, &w, &a);
 	if (!ret && (to_set & (FUSE_SET_ATTR_MODE | FUSE_SET_ATTR_UID | FUSE_SET_ATTR_GID)))
 		ret = -EROFS;
 	if (!ret && (to_set & FUSE_SET_ATTR_SIZE))
