@@ -11,8 +11,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "dataset.h"
-#include "format.h"
+#include "data/dataset.h"
+#include "data/format.h"
 
 /*
  * Whether s is UTF-8 as RFC 3629 has it: shortest forms only, no UTF-16

@@ -10,7 +10,7 @@
 
 #include <stddef.h>
 
-#include "buf.h"
+#include "base/buf.h"
 
 enum config_flags {
 	CONFIG_SECRET = 1 << 0,   /* stored encrypted, shown as "(set)" */

@@ -27,17 +27,17 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "cache.h"
-#include "clock.h"
+#include "data/cache.h"
+#include "base/clock.h"
 #include "config.h"
-#include "dataset.h"
-#include "format.h"
-#include "hmap.h"
-#include "log.h"
-#include "queue.h"
+#include "data/dataset.h"
+#include "data/format.h"
+#include "base/hmap.h"
+#include "base/log.h"
+#include "db/queue.h"
 #include "schedule.h"
-#include "source.h"
-#include "state.h"
+#include "data/source.h"
+#include "db/state.h"
 #include "sync.h"
 #include "vault.h"
 

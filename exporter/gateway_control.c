@@ -12,11 +12,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "clock.h"
+#include "base/clock.h"
 #include "gateway_int.h"
-#include "log.h"
-#include "queue.h"
-#include "runs.h"
+#include "base/log.h"
+#include "db/queue.h"
+#include "db/runs.h"
 
 static const char *const control_names[GW_NCONTROLS] = {
 	[GW_CONFIG] = ".config", [GW_STATUS] = ".status",   [GW_HISTORY] = ".history",

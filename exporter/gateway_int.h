@@ -8,13 +8,13 @@
 
 #include <pthread.h>
 
-#include "cache.h"
+#include "data/cache.h"
 #include "config.h"
-#include "format.h"
+#include "data/format.h"
 #include "gateway.h"
-#include "hmap.h"
-#include "source.h"
-#include "state.h"
+#include "base/hmap.h"
+#include "data/source.h"
+#include "db/state.h"
 #include "sync.h"
 #include "vault.h"
 

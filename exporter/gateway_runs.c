@@ -22,13 +22,13 @@
 #include <string.h>
 #include <time.h>
 
-#include "clock.h"
-#include "dataset.h"
+#include "base/clock.h"
+#include "data/dataset.h"
 #include "gateway_int.h"
-#include "log.h"
+#include "base/log.h"
 #include "period.h"
-#include "queue.h"
-#include "runs.h"
+#include "db/queue.h"
+#include "db/runs.h"
 #include "schedule.h"
 
 static void kick_runners(struct gw *gw)

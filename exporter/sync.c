@@ -21,11 +21,11 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "clock.h"
+#include "base/clock.h"
 #include "config.h"
-#include "log.h"
-#include "queue.h"
-#include "state.h"
+#include "base/log.h"
+#include "db/queue.h"
+#include "db/state.h"
 
 struct sync_worker {
 	struct sync *sync;

@@ -30,8 +30,8 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "buf.h"
-#include "log.h"
+#include "base/buf.h"
+#include "base/log.h"
 
 enum fs_handle_kind {
 	FS_HANDLE_DATA,

@@ -19,9 +19,9 @@
 #include <fcntl.h>
 #include <string.h>
 
-#include "format.h"
+#include "data/format.h"
 #include "fuzz.h"
-#include "sink.h"
+#include "data/sink.h"
 
 #define MAX_VALUES 16
 

@@ -8,8 +8,8 @@
 #include <unistd.h>
 
 #include "check.h"
-#include "format.h"
-#include "sink.h"
+#include "data/format.h"
+#include "data/sink.h"
 
 #define N 3
 

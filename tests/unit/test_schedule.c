@@ -9,7 +9,7 @@
 #include <string.h>
 
 #include "check.h"
-#include "clock.h"
+#include "base/clock.h"
 #include "schedule.h"
 
 #define DAILY SCHEDULE_DAILY

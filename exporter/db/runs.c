@@ -11,10 +11,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "clock.h"
-#include "format.h"
-#include "log.h"
-#include "state_db.h"
+#include "base/clock.h"
+#include "data/format.h"
+#include "base/log.h"
+#include "state_i.h"
 
 int runs_start(struct state *st, const struct runs_new *v, size_t n, int64_t now)
 {

@@ -14,7 +14,7 @@
 
 #include <stdint.h>
 
-#include "buf.h"
+#include "base/buf.h"
 #include "format.h"
 #include "sink.h"
 

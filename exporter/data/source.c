@@ -23,7 +23,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "log.h"
+#include "base/log.h"
 #include "sqltext.h"
 
 #define SOURCE_STMT_CACHE 16

@@ -10,7 +10,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "s3_int.h"
+#include "s3_i.h"
 #include "sigv4.h"
 
 /* ----------------------------------------------------------- target */

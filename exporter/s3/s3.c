@@ -36,10 +36,10 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "buf.h"
+#include "base/buf.h"
 #include "http.h"
-#include "log.h"
-#include "s3_int.h"
+#include "base/log.h"
+#include "s3_i.h"
 #include "sigv4.h"
 
 #define MIB (1024ULL * 1024)

@@ -23,9 +23,9 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "format.h"
-#include "log.h"
-#include "state_db.h"
+#include "data/format.h"
+#include "base/log.h"
+#include "state_i.h"
 
 static const char SCHEMA[] =
 	"CREATE TABLE IF NOT EXISTS meta("

@@ -20,8 +20,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "hmap.h"
-#include "log.h"
+#include "base/hmap.h"
+#include "base/log.h"
 
 struct cache_entry {
 	struct hmap_entry node;

@@ -12,7 +12,7 @@
 #include <string.h>
 #include <strings.h>
 
-#include "s3_int.h"
+#include "s3_i.h"
 
 void s3_set_message(struct s3_error *err, const char *fmt, ...)
 {

@@ -24,7 +24,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "buf.h"
+#include "base/buf.h"
 
 /* Response bodies are kept up to this size; S3's error and multipart XML fit. */
 #define HTTP_BODY_MAX (64 * 1024)

@@ -27,7 +27,7 @@
 #include <stddef.h>
 #include <time.h>
 
-#include "buf.h"
+#include "base/buf.h"
 
 /* Room for a SHA-256 in lowercase hex, with its NUL. */
 #define SIGV4_SHA256_HEX_SIZE 65

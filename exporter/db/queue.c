@@ -10,8 +10,8 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "log.h"
-#include "state_db.h"
+#include "base/log.h"
+#include "state_i.h"
 
 /* 1 when the ledger has this version (its etag and time into out, if given), else 0. */
 static int ledger_has(struct state *st, int64_t dest_id, const char *bucket,

@@ -26,7 +26,7 @@
 #include <strings.h>
 #include <unistd.h>
 
-#include "log.h"
+#include "base/log.h"
 
 #define DEFAULT_CONNECT_TIMEOUT_MS 10000L
 #define DEFAULT_STALL_TIMEOUT_S 30L
