@@ -62,9 +62,6 @@ void config_input_release(struct config_input *in);
 /* Checks that a team id can be a file name and an object key component. */
 int config_valid_team_id(const char *s, size_t len);
 
-/* Checks a YYYY-MM-DD date that exists in the calendar. */
-int config_valid_date(const char *s);
-
 /* Checks a destination name: [a-z0-9][a-z0-9._-]{0,62}. */
 int config_valid_dest_name(const char *s);
 

@@ -465,7 +465,7 @@ static int pass_valid_date(void *ctx, const char *date)
 {
 	struct date_filter *f = ctx;
 
-	if (!config_valid_date(date)) {
+	if (!clock_valid_date(date)) {
 		log_debug("skipping date that is not a calendar date: '%.64s'", date);
 		return 0;
 	}

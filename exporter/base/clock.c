@@ -8,10 +8,10 @@
 
 #include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
-#include "config.h"
 
 static int test_clock;
 static int64_t test_start;
@@ -62,11 +62,27 @@ void clock_date(int64_t t, char out[16])
 	strftime(out, 16, "%Y-%m-%d", &tm);
 }
 
+int clock_valid_date(const char *s)
+{
+	static const int mdays[] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+
+	if (strlen(s) != 10 || s[4] != '-' || s[7] != '-')
+		return 0;
+	for (int i = 0; i < 10; i++)
+		if (i != 4 && i != 7 && (s[i] < '0' || s[i] > '9'))
+			return 0;
+	int y = atoi(s), m = atoi(s + 5), d = atoi(s + 8);
+	if (y < 1 || m < 1 || m > 12 || d < 1)
+		return 0;
+	int leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
+	return d <= mdays[m - 1] + (m == 2 && leap);
+}
+
 int clock_parse_date(const char *s, int64_t *out)
 {
 	struct tm tm = {0};
 
-	if (!config_valid_date(s))
+	if (!clock_valid_date(s))
 		return -EINVAL;
 	if (sscanf(s, "%d-%d-%d", &tm.tm_year, &tm.tm_mon, &tm.tm_mday) != 3)
 		return -EINVAL;

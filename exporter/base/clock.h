@@ -32,6 +32,9 @@ int clock_parse_iso8601(const char *s, int64_t *out);
 /* Formats the UTC date of t as "YYYY-MM-DD". */
 void clock_date(int64_t t, char out[16]);
 
+/* 1 when s is a "YYYY-MM-DD" date that exists in the calendar, else 0. */
+int clock_valid_date(const char *s);
+
 /* Parses a valid "YYYY-MM-DD" as the Unix time of its 00:00 UTC: 0 or -EINVAL. */
 int clock_parse_date(const char *s, int64_t *out);
 

@@ -39,11 +39,4 @@ const struct format_ops *format_find(const char *name);
 
 extern const struct format_ops format_csv;
 
-/* Appends one CSV field quoted only when it needs to be (RFC 4180): a
- * column name or a number. */
-void format_csv_field(struct buf *out, const char *s, size_t len);
-
-/* Appends one CSV field always quoted, inner quotes doubled: a text value. */
-void format_csv_quoted(struct buf *out, const char *s, size_t len);
-
 #endif

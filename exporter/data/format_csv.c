@@ -20,41 +20,14 @@
 
 #include <string.h>
 
-static int csv_needs_quotes(const char *s, size_t len)
-{
-	for (size_t i = 0; i < len; i++) {
-		char c = s[i];
-		if (c == ',' || c == '"' || c == '\n' || c == '\r')
-			return 1;
-	}
-	return 0;
-}
-
-void format_csv_quoted(struct buf *out, const char *s, size_t len)
-{
-	buf_addch(out, '"');
-	for (size_t i = 0; i < len; i++) {
-		if (s[i] == '"')
-			buf_addch(out, '"');
-		buf_addch(out, s[i]);
-	}
-	buf_addch(out, '"');
-}
-
-void format_csv_field(struct buf *out, const char *s, size_t len)
-{
-	if (csv_needs_quotes(s, len))
-		format_csv_quoted(out, s, len);
-	else
-		buf_add(out, s, len);
-}
+#include "base/csv.h"
 
 static void csv_begin(struct sink *s, const char *const *columns, int n)
 {
 	for (int i = 0; i < n; i++) {
 		if (i)
 			buf_addch(&s->out, ',');
-		format_csv_field(&s->out, columns[i], strlen(columns[i]));
+		csv_field(&s->out, columns[i], strlen(columns[i]));
 	}
 	buf_addch(&s->out, '\n');
 }

@@ -12,7 +12,7 @@
 #include <string.h>
 
 #include "base/clock.h"
-#include "data/format.h"
+#include "base/csv.h"
 #include "base/log.h"
 #include "state_i.h"
 
@@ -422,7 +422,7 @@ static void add_time(struct buf *out, sqlite3_stmt *s, int col)
 static void add_field(struct buf *out, const char *v)
 {
 	if (v)
-		format_csv_field(out, v, strlen(v));
+		csv_field(out, v, strlen(v));
 }
 
 static const char RUN_COLUMNS[] = "id, trigger, period, started_at, finished_at, files, "

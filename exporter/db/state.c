@@ -23,7 +23,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "data/format.h"
+#include "base/csv.h"
 #include "base/log.h"
 #include "state_i.h"
 
@@ -752,7 +752,7 @@ out:
 static void audit_field(struct buf *out, const char *v)
 {
 	if (v)
-		format_csv_field(out, v, strlen(v));
+		csv_field(out, v, strlen(v));
 }
 
 int state_audit_read(struct state *st, struct buf *out)
