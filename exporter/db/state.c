@@ -23,6 +23,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "base/clock.h"
 #include "base/csv.h"
 #include "base/log.h"
 #include "state_i.h"
@@ -340,25 +341,9 @@ void state_column_text(sqlite3_stmt *s, int col, char *out, size_t size)
 	snprintf(out, size, "%s", v ? v : "");
 }
 
-void state_bind_text(sqlite3_stmt *s, int i, const char *v)
-{
-	sqlite3_bind_text(s, i, v, -1, SQLITE_STATIC);
-}
-
 int state_exec(struct state *st, const char *sql)
 {
 	return state_errno(st, sqlite3_exec(st->db, sql, NULL, NULL, NULL), sql);
-}
-
-int state_step_once(struct state *st, sqlite3_stmt *s, const char *what)
-{
-	int ret;
-
-	if (!s)
-		return -EIO;
-	ret = state_errno(st, sqlite3_step(s), what);
-	sqlite3_finalize(s);
-	return ret;
 }
 
 int state_end(struct state *st, int ret)
@@ -370,95 +355,136 @@ int state_end(struct state *st, int ret)
 	return ret;
 }
 
-int state_meta_get(struct state *st, const char *key, struct buf *value)
+static void bind_args(sqlite3_stmt *s, const struct state_arg *args, size_t nargs)
 {
-	int ret;
+	for (size_t i = 0; i < nargs; i++) {
+		const struct state_arg *a = &args[i];
+		int at = (int)i + 1;
+		switch (a->type) {
+		case STATE_ARG_TEXT:
+			sqlite3_bind_text(s, at, a->p, -1, SQLITE_STATIC);
+			break;
+		case STATE_ARG_INT:
+			sqlite3_bind_int64(s, at, a->i);
+			break;
+		case STATE_ARG_BLOB:
+			sqlite3_bind_blob(s, at, a->p, (int)a->len, SQLITE_STATIC);
+			break;
+		case STATE_ARG_NULL:
+			sqlite3_bind_null(s, at);
+			break;
+		}
+	}
+}
 
-	pthread_mutex_lock(&st->lock);
-	sqlite3_stmt *s = state_prepare(st, "SELECT value FROM meta WHERE key = ?1");
-	if (!s) {
-		ret = -EIO;
-		goto out;
+static int result(struct state *st, unsigned flags, int rc, const char *what)
+{
+	if ((flags & STATE_EXISTS_QUIET) && (rc & 0xff) == SQLITE_CONSTRAINT)
+		return -EEXIST;
+	return state_errno(st, rc, what);
+}
+
+int state_run(struct state *st, unsigned flags, const char *what, const char *sql,
+	      state_row_fn row, void *ctx, const struct state_arg *args, size_t nargs)
+{
+	sqlite3_stmt *s = state_prepare(st, sql);
+	int ret = 0, rc;
+
+	if (!s)
+		return -EIO;
+	bind_args(s, args, nargs);
+	if (flags & STATE_FIRST) {
+		rc = sqlite3_step(s);
+		if (rc == SQLITE_ROW)
+			ret = row ? row(ctx, s) : 0;
+		else
+			ret = rc == SQLITE_DONE ? -ENOENT : result(st, flags, rc, what);
+		sqlite3_finalize(s);
+		return ret;
 	}
-	state_bind_text(s, 1, key);
-	int rc = sqlite3_step(s);
-	if (rc == SQLITE_ROW) {
-		buf_add(value, sqlite3_column_blob(s, 0), (size_t)sqlite3_column_bytes(s, 0));
-		ret = 0;
-	} else {
-		ret = rc == SQLITE_DONE ? -ENOENT : state_errno(st, rc, "read meta");
+	for (;;) {
+		rc = sqlite3_step(s);
+		if (rc != SQLITE_ROW)
+			break;
+		ret = row ? row(ctx, s) : 0;
+		if (ret)
+			break;
 	}
-out:
+	if (!ret)
+		ret = result(st, flags, rc, what);
 	sqlite3_finalize(s);
+	return ret;
+}
+
+int state_query(struct state *st, unsigned flags, const char *what, const char *sql,
+		state_row_fn row, void *ctx, const struct state_arg *args, size_t nargs)
+{
+	pthread_mutex_lock(&st->lock);
+	int ret = state_run(st, flags, what, sql, row, ctx, args, nargs);
 	pthread_mutex_unlock(&st->lock);
 	return ret;
 }
 
-int state_meta_set(struct state *st, const char *key, const void *value, size_t len)
+int state_rerun(struct state *st, sqlite3_stmt *s, const char *what,
+		const struct state_arg *args, size_t nargs)
 {
-	int ret;
+	sqlite3_reset(s);
+	bind_args(s, args, nargs);
+	return state_errno(st, sqlite3_step(s), what);
+}
 
+int state_tx(struct state *st, int (*fn)(struct state *st, void *ctx), void *ctx)
+{
 	pthread_mutex_lock(&st->lock);
-	sqlite3_stmt *s = state_prepare(st, "INSERT OR REPLACE INTO meta(key, value) "
-				      "VALUES(?1, ?2)");
-	if (!s) {
-		ret = -EIO;
-		goto out;
-	}
-	state_bind_text(s, 1, key);
-	sqlite3_bind_blob(s, 2, value, (int)len, SQLITE_STATIC);
-	ret = state_errno(st, sqlite3_step(s), "write meta");
-out:
-	sqlite3_finalize(s);
+	int ret = state_exec(st, "BEGIN IMMEDIATE");
+	if (!ret)
+		ret = state_end(st, fn(st, ctx));
 	pthread_mutex_unlock(&st->lock);
 	return ret;
+}
+
+static int read_blob(void *ctx, sqlite3_stmt *s)
+{
+	buf_add(ctx, sqlite3_column_blob(s, 0), (size_t)sqlite3_column_bytes(s, 0));
+	return 0;
+}
+
+int state_meta_get(struct state *st, const char *key, struct buf *value)
+{
+	return state_query(st, STATE_FIRST, "read meta",
+			   "SELECT value FROM meta WHERE key = ?1", read_blob, value,
+			   STATE_ARGS(STATE_TEXT(key)));
+}
+
+int state_meta_set(struct state *st, const char *key, const void *value, size_t len)
+{
+	return state_query(st, 0, "write meta",
+			   "INSERT OR REPLACE INTO meta(key, value) VALUES(?1, ?2)", NULL,
+			   NULL, STATE_ARGS(STATE_TEXT(key), STATE_BLOB(value, len)));
 }
 
 int state_dest_create(struct state *st, const char *name, int64_t now, int64_t next_run_at,
 		      int64_t *id)
 {
-	int ret;
-
 	pthread_mutex_lock(&st->lock);
-	sqlite3_stmt *s = state_prepare(st, "INSERT INTO destinations(name, created_at, "
-				      "next_run_at) VALUES(?1, ?2, ?3)");
-	if (!s) {
-		ret = -EIO;
-		goto out;
-	}
-	state_bind_text(s, 1, name);
-	sqlite3_bind_int64(s, 2, now);
-	sqlite3_bind_int64(s, 3, next_run_at);
-	int rc = sqlite3_step(s);
-	if ((rc & 0xff) == SQLITE_CONSTRAINT) {
-		ret = -EEXIST;
-		goto out;
-	}
-	ret = state_errno(st, rc, "create destination");
+	int ret = state_run(st, STATE_EXISTS_QUIET, "create destination",
+			    "INSERT INTO destinations(name, created_at, next_run_at) "
+			    "VALUES(?1, ?2, ?3)", NULL, NULL,
+			    STATE_ARGS(STATE_TEXT(name), STATE_INT(now), STATE_INT(next_run_at)));
 	if (!ret)
 		*id = sqlite3_last_insert_rowid(st->db);
-out:
-	sqlite3_finalize(s);
 	pthread_mutex_unlock(&st->lock);
 	return ret;
 }
 
 int state_dest_delete(struct state *st, const char *name)
 {
-	int ret;
-
 	pthread_mutex_lock(&st->lock);
-	sqlite3_stmt *s = state_prepare(st, "DELETE FROM destinations WHERE name = ?1");
-	if (!s) {
-		ret = -EIO;
-		goto out;
-	}
-	state_bind_text(s, 1, name);
-	ret = state_errno(st, sqlite3_step(s), "delete destination");
+	int ret = state_run(st, 0, "delete destination",
+			    "DELETE FROM destinations WHERE name = ?1", NULL, NULL,
+			    STATE_ARGS(STATE_TEXT(name)));
 	if (!ret && sqlite3_changes(st->db) == 0)
 		ret = -ENOENT;
-out:
-	sqlite3_finalize(s);
 	pthread_mutex_unlock(&st->lock);
 	return ret;
 }
@@ -471,31 +497,18 @@ static void dest_from_row(sqlite3_stmt *s, struct state_dest *d)
 	d->paused = sqlite3_column_int(s, 3);
 }
 
+static int read_dest(void *ctx, sqlite3_stmt *s)
+{
+	dest_from_row(s, ctx);
+	return 0;
+}
+
 static int dest_get(struct state *st, const char *name, int64_t id, struct state_dest *out)
 {
-	int ret;
-
-	pthread_mutex_lock(&st->lock);
-	sqlite3_stmt *s = state_prepare(st, "SELECT id, name, created_at, paused "
-				      "FROM destinations WHERE name = ?1 OR id = ?2");
-	if (!s) {
-		ret = -EIO;
-		goto out;
-	}
-	if (name)
-		state_bind_text(s, 1, name);
-	sqlite3_bind_int64(s, 2, id);
-	int rc = sqlite3_step(s);
-	if (rc == SQLITE_ROW) {
-		dest_from_row(s, out);
-		ret = 0;
-	} else {
-		ret = rc == SQLITE_DONE ? -ENOENT : state_errno(st, rc, "read destination");
-	}
-out:
-	sqlite3_finalize(s);
-	pthread_mutex_unlock(&st->lock);
-	return ret;
+	return state_query(st, STATE_FIRST, "read destination",
+			   "SELECT id, name, created_at, paused FROM destinations "
+			   "WHERE name = ?1 OR id = ?2", read_dest, out,
+			   STATE_ARGS(STATE_TEXT(name), STATE_INT(id)));
 }
 
 int state_dest_get(struct state *st, const char *name, struct state_dest *out)
@@ -508,245 +521,179 @@ int state_dest_get_id(struct state *st, int64_t id, struct state_dest *out)
 	return dest_get(st, NULL, id, out);
 }
 
+struct each_dest {
+	state_dest_fn fn;
+	void *ctx;
+};
+
+static int pass_dest(void *ctx, sqlite3_stmt *s)
+{
+	struct each_dest *e = ctx;
+	struct state_dest d;
+
+	dest_from_row(s, &d);
+	return e->fn(e->ctx, &d);
+}
+
 int state_dest_list(struct state *st, state_dest_fn fn, void *ctx)
 {
-	int ret = 0, rc;
+	struct each_dest e = {fn, ctx};
 
-	pthread_mutex_lock(&st->lock);
-	sqlite3_stmt *s = state_prepare(st, "SELECT id, name, created_at, paused "
-				      "FROM destinations ORDER BY name");
-	if (!s) {
-		ret = -EIO;
-		goto out;
-	}
-	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
-		struct state_dest d;
-		dest_from_row(s, &d);
-		ret = fn(ctx, &d);
-		if (ret)
-			goto out;
-	}
-	ret = state_errno(st, rc, "list destinations");
-out:
-	sqlite3_finalize(s);
-	pthread_mutex_unlock(&st->lock);
-	return ret;
+	return state_query(st, 0, "list destinations",
+			   "SELECT id, name, created_at, paused FROM destinations "
+			   "ORDER BY name", pass_dest, &e, STATE_NO_ARGS);
+}
+
+struct each_setting {
+	state_setting_fn fn;
+	void *ctx;
+};
+
+static int pass_setting(void *ctx, sqlite3_stmt *s)
+{
+	struct each_setting *e = ctx;
+
+	return e->fn(e->ctx, (const char *)sqlite3_column_text(s, 0),
+		     sqlite3_column_blob(s, 1), (size_t)sqlite3_column_bytes(s, 1));
 }
 
 int state_settings_get(struct state *st, int64_t dest_id, state_setting_fn fn,
 		       void *ctx)
 {
-	int ret = 0, rc;
+	struct each_setting e = {fn, ctx};
 
-	pthread_mutex_lock(&st->lock);
-	sqlite3_stmt *s = state_prepare(st, "SELECT key, value FROM settings "
-				      "WHERE dest_id = ?1 ORDER BY key");
-	if (!s) {
-		ret = -EIO;
-		goto out;
+	return state_query(st, 0, "read settings",
+			   "SELECT key, value FROM settings WHERE dest_id = ?1 ORDER BY key",
+			   pass_setting, &e, STATE_ARGS(STATE_INT(dest_id)));
+}
+
+struct settings_change {
+	int64_t dest_id;
+	const struct state_change *changes;
+	size_t n;
+};
+
+static int apply_changes(struct state *st, void *ctx)
+{
+	const struct settings_change *c = ctx;
+	sqlite3_stmt *set = state_prepare(st, "INSERT OR REPLACE INTO settings(dest_id, "
+					      "key, value) VALUES(?1, ?2, ?3)");
+	sqlite3_stmt *del = state_prepare(st, "DELETE FROM settings WHERE dest_id = ?1 "
+					      "AND key = ?2");
+	int ret = set && del ? 0 : -EIO;
+
+	for (size_t i = 0; i < c->n && !ret; i++) {
+		const struct state_change *ch = &c->changes[i];
+		if (ch->clear)
+			ret = state_rerun(st, del, "write settings",
+					  STATE_ARGS(STATE_INT(c->dest_id), STATE_TEXT(ch->key)));
+		else
+			ret = state_rerun(st, set, "write settings",
+					  STATE_ARGS(STATE_INT(c->dest_id), STATE_TEXT(ch->key),
+						     STATE_BLOB(ch->value, ch->len)));
 	}
-	sqlite3_bind_int64(s, 1, dest_id);
-	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
-		ret = fn(ctx, (const char *)sqlite3_column_text(s, 0),
-			 sqlite3_column_blob(s, 1), (size_t)sqlite3_column_bytes(s, 1));
-		if (ret)
-			goto out;
-	}
-	ret = state_errno(st, rc, "read settings");
-out:
-	sqlite3_finalize(s);
-	pthread_mutex_unlock(&st->lock);
+	sqlite3_finalize(set);
+	sqlite3_finalize(del);
 	return ret;
 }
 
 int state_settings_apply(struct state *st, int64_t dest_id,
 			 const struct state_change *changes, size_t n)
 {
-	sqlite3_stmt *set = NULL, *del = NULL;
-	int ret;
+	struct settings_change c = {dest_id, changes, n};
 
-	pthread_mutex_lock(&st->lock);
-	ret = state_exec(st, "BEGIN IMMEDIATE");
-	if (ret)
-		goto out;
-	set = state_prepare(st, "INSERT OR REPLACE INTO settings(dest_id, key, value) "
-			  "VALUES(?1, ?2, ?3)");
-	del = state_prepare(st, "DELETE FROM settings WHERE dest_id = ?1 AND key = ?2");
-	if (!set || !del)
-		ret = -EIO;
-	for (size_t i = 0; i < n && !ret; i++) {
-		sqlite3_stmt *s = changes[i].clear ? del : set;
-		sqlite3_reset(s);
-		sqlite3_bind_int64(s, 1, dest_id);
-		state_bind_text(s, 2, changes[i].key);
-		if (!changes[i].clear)
-			sqlite3_bind_blob(s, 3, changes[i].value, (int)changes[i].len,
-					  SQLITE_STATIC);
-		ret = state_errno(st, sqlite3_step(s), "write settings");
-	}
-	ret = state_end(st, ret);
-out:
-	sqlite3_finalize(set);
-	sqlite3_finalize(del);
-	pthread_mutex_unlock(&st->lock);
-	return ret;
+	return state_tx(st, apply_changes, &c);
 }
 
 int state_dest_set_error(struct state *st, int64_t dest_id, int64_t at, const char *msg)
 {
-	int ret;
+	return state_query(st, 0, "record configuration error",
+			   "UPDATE destinations SET config_error = ?2, config_error_at = ?3 "
+			   "WHERE id = ?1", NULL, NULL,
+			   STATE_ARGS(STATE_INT(dest_id), STATE_TEXT(msg),
+				      msg ? STATE_INT(at) : STATE_NULL));
+}
 
-	pthread_mutex_lock(&st->lock);
-	sqlite3_stmt *s = state_prepare(st, "UPDATE destinations SET config_error = ?2, "
-				      "config_error_at = ?3 WHERE id = ?1");
-	if (!s) {
-		ret = -EIO;
-		goto out;
-	}
-	sqlite3_bind_int64(s, 1, dest_id);
-	if (msg) {
-		state_bind_text(s, 2, msg);
-		sqlite3_bind_int64(s, 3, at);
-	}
-	ret = state_errno(st, sqlite3_step(s), "record configuration error");
-out:
-	sqlite3_finalize(s);
-	pthread_mutex_unlock(&st->lock);
-	return ret;
+int state_row_text_at(void *ctx, sqlite3_stmt *s)
+{
+	struct state_text_at *t = ctx;
+	const char *v = (const char *)sqlite3_column_text(s, 0);
+
+	if (v)
+		buf_adds(t->text, v);
+	*t->at = sqlite3_column_int64(s, 1);
+	return 0;
 }
 
 int state_dest_get_error(struct state *st, int64_t dest_id, struct buf *msg,
 			 int64_t *at)
 {
-	int ret;
+	struct state_text_at t = {msg, at};
 
-	pthread_mutex_lock(&st->lock);
-	sqlite3_stmt *s = state_prepare(st, "SELECT config_error, config_error_at "
-				      "FROM destinations WHERE id = ?1");
-	if (!s) {
-		ret = -EIO;
-		goto out;
-	}
-	sqlite3_bind_int64(s, 1, dest_id);
-	int rc = sqlite3_step(s);
-	if (rc == SQLITE_ROW) {
-		const char *m = (const char *)sqlite3_column_text(s, 0);
-		if (m)
-			buf_adds(msg, m);
-		*at = sqlite3_column_int64(s, 1);
-		ret = 0;
-	} else {
-		ret = rc == SQLITE_DONE ? -ENOENT : state_errno(st, rc, "read error");
-	}
-out:
-	sqlite3_finalize(s);
-	pthread_mutex_unlock(&st->lock);
-	return ret;
+	return state_query(st, STATE_FIRST, "read error",
+			   "SELECT config_error, config_error_at FROM destinations "
+			   "WHERE id = ?1", state_row_text_at, &t, STATE_ARGS(STATE_INT(dest_id)));
+}
+
+static int read_file(void *ctx, sqlite3_stmt *s)
+{
+	struct state_file *out = ctx;
+
+	state_column_text(s, 0, out->sha256, sizeof(out->sha256));
+	out->size = (uint64_t)sqlite3_column_int64(s, 1);
+	out->mtime = sqlite3_column_int64(s, 2);
+	return 0;
 }
 
 int state_file_get(struct state *st, const char *team, const char *date,
 		   const char *name, struct state_file *out)
 {
-	int ret;
-
-	pthread_mutex_lock(&st->lock);
-	sqlite3_stmt *s = state_prepare(st, "SELECT sha256, size, mtime FROM files "
-				      "WHERE team_id = ?1 AND date = ?2 AND name = ?3");
-	if (!s) {
-		ret = -EIO;
-		goto out;
-	}
-	state_bind_text(s, 1, team);
-	state_bind_text(s, 2, date);
-	state_bind_text(s, 3, name);
-	int rc = sqlite3_step(s);
-	if (rc == SQLITE_ROW) {
-		state_column_text(s, 0, out->sha256, sizeof(out->sha256));
-		out->size = (uint64_t)sqlite3_column_int64(s, 1);
-		out->mtime = sqlite3_column_int64(s, 2);
-		ret = 0;
-	} else {
-		ret = rc == SQLITE_DONE ? -ENOENT : state_errno(st, rc, "read file");
-	}
-out:
-	sqlite3_finalize(s);
-	pthread_mutex_unlock(&st->lock);
-	return ret;
+	return state_query(st, STATE_FIRST, "read file",
+			   "SELECT sha256, size, mtime FROM files "
+			   "WHERE team_id = ?1 AND date = ?2 AND name = ?3", read_file, out,
+			   STATE_ARGS(STATE_TEXT(team), STATE_TEXT(date), STATE_TEXT(name)));
 }
 
 int state_file_put(struct state *st, const char *team, const char *date,
 		   const char *name, const struct state_file *f)
 {
-	int ret;
+	return state_query(st, 0, "record file",
+			   "INSERT OR REPLACE INTO files(team_id, date, name, sha256, size, "
+			   "mtime) VALUES(?1, ?2, ?3, ?4, ?5, ?6)", NULL, NULL,
+			   STATE_ARGS(STATE_TEXT(team), STATE_TEXT(date), STATE_TEXT(name),
+				      STATE_TEXT(f->sha256), STATE_INT(f->size),
+				      STATE_INT(f->mtime)));
+}
 
-	pthread_mutex_lock(&st->lock);
-	sqlite3_stmt *s = state_prepare(st, "INSERT OR REPLACE INTO files(team_id, date, name, "
-				      "sha256, size, mtime) VALUES(?1, ?2, ?3, ?4, ?5, ?6)");
-	if (!s) {
-		ret = -EIO;
-		goto out;
-	}
-	state_bind_text(s, 1, team);
-	state_bind_text(s, 2, date);
-	state_bind_text(s, 3, name);
-	state_bind_text(s, 4, f->sha256);
-	sqlite3_bind_int64(s, 5, (int64_t)f->size);
-	sqlite3_bind_int64(s, 6, f->mtime);
-	ret = state_errno(st, sqlite3_step(s), "record file");
-out:
-	sqlite3_finalize(s);
-	pthread_mutex_unlock(&st->lock);
-	return ret;
+struct each_hash {
+	int (*fn)(void *ctx, const char *sha256);
+	void *ctx;
+};
+
+static int pass_hash(void *ctx, sqlite3_stmt *s)
+{
+	struct each_hash *e = ctx;
+
+	return e->fn(e->ctx, (const char *)sqlite3_column_text(s, 0));
 }
 
 int state_file_hashes(struct state *st, int (*fn)(void *ctx, const char *sha256),
 		      void *ctx)
 {
-	int ret = 0, rc;
+	struct each_hash e = {fn, ctx};
 
-	pthread_mutex_lock(&st->lock);
-	sqlite3_stmt *s = state_prepare(st, "SELECT DISTINCT sha256 FROM files");
-	if (!s) {
-		ret = -EIO;
-		goto out;
-	}
-	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
-		ret = fn(ctx, (const char *)sqlite3_column_text(s, 0));
-		if (ret)
-			goto out;
-	}
-	ret = state_errno(st, rc, "list files");
-out:
-	sqlite3_finalize(s);
-	pthread_mutex_unlock(&st->lock);
-	return ret;
+	return state_query(st, 0, "list files", "SELECT DISTINCT sha256 FROM files",
+			   pass_hash, &e, STATE_NO_ARGS);
 }
 
 int state_audit_add(struct state *st, int64_t at, unsigned uid, int pid,
 		    const char *dest, const char *action, const char *detail)
 {
-	int ret;
-
-	pthread_mutex_lock(&st->lock);
-	sqlite3_stmt *s = state_prepare(st, "INSERT INTO audit(at, uid, pid, destination, "
-				      "action, detail) VALUES(?1, ?2, ?3, ?4, ?5, ?6)");
-	if (!s) {
-		ret = -EIO;
-		goto out;
-	}
-	sqlite3_bind_int64(s, 1, at);
-	sqlite3_bind_int64(s, 2, uid);
-	sqlite3_bind_int(s, 3, pid);
-	if (dest)
-		state_bind_text(s, 4, dest);
-	state_bind_text(s, 5, action);
-	if (detail)
-		state_bind_text(s, 6, detail);
-	ret = state_errno(st, sqlite3_step(s), "write audit log");
-out:
-	sqlite3_finalize(s);
-	pthread_mutex_unlock(&st->lock);
-	return ret;
+	return state_query(st, 0, "write audit log",
+			   "INSERT INTO audit(at, uid, pid, destination, action, detail) "
+			   "VALUES(?1, ?2, ?3, ?4, ?5, ?6)", NULL, NULL,
+			   STATE_ARGS(STATE_INT(at), STATE_INT(uid), STATE_INT(pid),
+				      STATE_TEXT(dest), STATE_TEXT(action), STATE_TEXT(detail)));
 }
 
 static void audit_field(struct buf *out, const char *v)
@@ -755,36 +702,27 @@ static void audit_field(struct buf *out, const char *v)
 		csv_field(out, v, strlen(v));
 }
 
+static int add_audit_csv(void *ctx, sqlite3_stmt *s)
+{
+	struct buf *out = ctx;
+	char when[32];
+
+	clock_iso8601(sqlite3_column_int64(s, 0), when);
+	buf_addf(out, "%s,%lld,%lld,", when, (long long)sqlite3_column_int64(s, 1),
+		 (long long)sqlite3_column_int64(s, 2));
+	audit_field(out, (const char *)sqlite3_column_text(s, 3));
+	buf_addch(out, ',');
+	audit_field(out, (const char *)sqlite3_column_text(s, 4));
+	buf_addch(out, ',');
+	audit_field(out, (const char *)sqlite3_column_text(s, 5));
+	buf_addch(out, '\n');
+	return 0;
+}
+
 int state_audit_read(struct state *st, struct buf *out)
 {
-	int ret = 0, rc;
-
 	buf_adds(out, "time,uid,pid,destination,action,detail\n");
-	pthread_mutex_lock(&st->lock);
-	sqlite3_stmt *s = state_prepare(st, "SELECT at, uid, pid, destination, action, "
-					    "detail FROM audit ORDER BY id");
-	if (!s) {
-		ret = -EIO;
-		goto out;
-	}
-	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
-		char when[32];
-		time_t t = (time_t)sqlite3_column_int64(s, 0);
-		struct tm tm;
-		gmtime_r(&t, &tm);
-		strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", &tm);
-		buf_addf(out, "%s,%lld,%lld,", when, (long long)sqlite3_column_int64(s, 1),
-			 (long long)sqlite3_column_int64(s, 2));
-		audit_field(out, (const char *)sqlite3_column_text(s, 3));
-		buf_addch(out, ',');
-		audit_field(out, (const char *)sqlite3_column_text(s, 4));
-		buf_addch(out, ',');
-		audit_field(out, (const char *)sqlite3_column_text(s, 5));
-		buf_addch(out, '\n');
-	}
-	ret = state_errno(st, rc, "read audit log");
-	sqlite3_finalize(s);
-out:
-	pthread_mutex_unlock(&st->lock);
-	return ret;
+	return state_query(st, 0, "read audit log",
+			   "SELECT at, uid, pid, destination, action, detail FROM audit "
+			   "ORDER BY id", add_audit_csv, out, STATE_NO_ARGS);
 }
