@@ -359,6 +359,50 @@ const struct config_key *config_key_at(int i)
 	return i >= 0 && i < NKEYS ? &keys[i] : NULL;
 }
 
+_Static_assert(NKEYS <= CONFIG_MAX_KEYS, "CONFIG_MAX_KEYS is too small");
+
+int config_key_index(const struct config_key *k)
+{
+	return k ? (int)(k - keys) : -1;
+}
+
+const char *config_value(char *const values[CONFIG_MAX_KEYS], const char *name)
+{
+	const struct config_key *k = config_key_find(name);
+	int i = config_key_index(k);
+
+	if (i < 0)
+		return "";
+	return values[i] ? values[i] : k->default_value;
+}
+
+const char *config_addressing(char *const values[CONFIG_MAX_KEYS])
+{
+	const char *set = values[config_key_index(config_key_find("addressing"))];
+
+	if (set)
+		return set;
+	return config_value(values, "endpoint")[0] ? "path" : "virtual";
+}
+
+int config_missing(char *const values[CONFIG_MAX_KEYS], const int *secret_set,
+		   struct buf *out)
+{
+	int n = 0;
+
+	for (int i = 0; i < NKEYS; i++) {
+		const struct config_key *k = &keys[i];
+		int set = (k->flags & CONFIG_SECRET) && secret_set ? secret_set[i]
+								   : values[i] != NULL;
+		if (!(k->flags & CONFIG_REQUIRED) || set)
+			continue;
+		if (out)
+			buf_addf(out, "%s%s", n ? ", " : "", k->name);
+		n++;
+	}
+	return n;
+}
+
 static void wipe(char *s)
 {
 	if (s)

@@ -45,14 +45,6 @@ static const char KEYCHECK_META[] = "vault_check";
 static const char KEYCHECK_AAD[] = "warehousefs key check";
 static const char KEYCHECK_TEXT[] = "warehousefs";
 
-int gw_key_index(const struct config_key *k)
-{
-	for (int i = 0; config_key_at(i); i++)
-		if (config_key_at(i) == k)
-			return i;
-	return -1;
-}
-
 static int dest_eq(const struct hmap_entry *e, const void *key)
 {
 	return strcmp(((const struct gw_dest *)e)->name, key) == 0;
@@ -68,7 +60,7 @@ static void dest_free(struct gw_dest *d)
 {
 	if (!d)
 		return;
-	for (int i = 0; i < GW_MAX_KEYS; i++)
+	for (int i = 0; i < CONFIG_MAX_KEYS; i++)
 		free(d->values[i]);
 	free(d);
 }
@@ -76,17 +68,14 @@ static void dest_free(struct gw_dest *d)
 /* The effective value of a plain setting: stored, or its default. */
 const char *gw_dest_value(const struct gw_dest *d, const char *name)
 {
-	const struct config_key *k = config_key_find(name);
-	int i = gw_key_index(k);
-
-	return d->values[i] ? d->values[i] : k->default_value;
+	return config_value(d->values, name);
 }
 
 static int load_setting(void *ctx, const char *key, const void *value, size_t len)
 {
 	struct gw_dest *d = ctx;
 	const struct config_key *k = config_key_find(key);
-	int i = gw_key_index(k);
+	int i = config_key_index(k);
 
 	if (i < 0) {
 		log_warn("destination '%s': ignoring unknown stored setting '%s'", d->name,
@@ -932,18 +921,7 @@ int gw_file_open(struct gw *gw, const char *dest, const char *team, const char *
 /* The required settings still missing, comma-separated; "" when complete. */
 int gw_missing_keys(const struct gw_dest *d, struct buf *out)
 {
-	int n = 0;
-
-	for (int i = 0; config_key_at(i); i++) {
-		const struct config_key *k = config_key_at(i);
-		int set = (k->flags & CONFIG_SECRET) ? d->secret_set[i] : d->values[i] != NULL;
-		if (!(k->flags & CONFIG_REQUIRED) || set)
-			continue;
-		if (out)
-			buf_addf(out, "%s%s", n ? ", " : "", k->name);
-		n++;
-	}
-	return n;
+	return config_missing(d->values, d->secret_set, out);
 }
 
 static const char *const xattr_names[] = {

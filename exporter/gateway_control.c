@@ -85,9 +85,8 @@ static void read_config(struct gw_dest *d, struct buf *out)
 		const char *v;
 		if (k->flags & CONFIG_SECRET)
 			v = d->secret_set[i] ? CONFIG_SECRET_SHOWN : "";
-		else if (strcmp(k->name, "addressing") == 0 && !d->values[i])
-			v = d->values[gw_key_index(config_key_find("endpoint"))] ? "path"
-									     : "virtual";
+		else if (strcmp(k->name, "addressing") == 0)
+			v = config_addressing(d->values);
 		else
 			v = d->values[i] ? d->values[i] : k->default_value;
 		buf_addf(out, "%s = %s\n", k->name, v);
@@ -275,14 +274,14 @@ static int apply_config(struct gw *gw, const char *dest, const char *data, size_
 			const struct gw_caller *who)
 {
 	struct config_input in = {NULL, 0};
-	struct state_change ch[GW_MAX_KEYS];
-	struct buf blobs[GW_MAX_KEYS];
+	struct state_change ch[CONFIG_MAX_KEYS];
+	struct buf blobs[CONFIG_MAX_KEYS];
 	struct buf why = BUF_INIT, detail = BUF_INIT;
 	struct state_dest sd;
 	size_t n = 0;
 	int ret;
 
-	for (int i = 0; i < GW_MAX_KEYS; i++)
+	for (int i = 0; i < CONFIG_MAX_KEYS; i++)
 		blobs[i] = (struct buf)BUF_INIT;
 	ret = state_dest_get(gw->state, dest, &sd);
 	if (ret)
@@ -304,7 +303,7 @@ static int apply_config(struct gw *gw, const char *dest, const char *data, size_
 	struct gw_dest *d = gw_dest_find(gw, dest);
 	for (size_t i = 0; d && i < in.n; i++) {
 		const struct config_entry *e = &in.entries[i];
-		int k = gw_key_index(e->key);
+		int k = config_key_index(e->key);
 		if (e->keep)
 			continue;
 		if (e->key->flags & CONFIG_SECRET) {
@@ -331,7 +330,7 @@ out:
 	/* Accepted, even with nothing to change (comments, kept secrets). */
 	if (!ret)
 		gw_input_accepted(gw, sd.id);
-	for (int i = 0; i < GW_MAX_KEYS; i++)
+	for (int i = 0; i < CONFIG_MAX_KEYS; i++)
 		buf_release(&blobs[i]);
 	config_input_release(&in);
 	buf_release(&why);

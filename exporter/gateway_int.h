@@ -18,16 +18,14 @@
 #include "sync.h"
 #include "vault.h"
 
-#define GW_MAX_KEYS 32
-
 struct gw_dest {
 	struct hmap_entry node;
 	int64_t id;
 	char name[64];
 	int64_t created_at;
 	int paused;
-	char *values[GW_MAX_KEYS]; /* plain settings; NULL when unset */
-	int secret_set[GW_MAX_KEYS];
+	char *values[CONFIG_MAX_KEYS]; /* plain settings; NULL when unset */
+	int secret_set[CONFIG_MAX_KEYS];
 };
 
 /* What the tree of a destination needs, copied out under dest_lock. */
@@ -116,9 +114,6 @@ struct gw {
 	pthread_cond_t file_cond;
 	struct hmap files;
 };
-
-/* The index of a .config key in gw_dest's arrays. */
-int gw_key_index(const struct config_key *k);
 
 /* The destination called name, or NULL.  Caller holds dest_lock. */
 struct gw_dest *gw_dest_find(struct gw *gw, const char *name);
