@@ -1,7 +1,7 @@
 /*
- * gateway_runs: runs, schedules and the control actions that start them
- * (.run-now, .pause, .resume), plus the gateway-wide files at the mount
- * root (.status, .metrics, .audit).
+ * scheduler: runs and schedules (see scheduler.h): the scheduler thread,
+ * the runner threads, and the actions that start, pause and resume runs.
+ * Which control file asks for an action is control.c's business.
  *
  * Threads:
  *   - the scheduler thread wakes every tick_ms: finds every due
@@ -16,6 +16,8 @@
  * gw->run_lock protects run_stopping and run_kicks; it is never held
  * while calling into the state database or the source.
  */
+#include "scheduler.h"
+
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -23,12 +25,13 @@
 #include <time.h>
 
 #include "base/clock.h"
-#include "data/dataset.h"
-#include "gateway_int.h"
 #include "base/log.h"
-#include "period.h"
+#include "data/dataset.h"
 #include "db/queue.h"
 #include "db/runs.h"
+#include "dests.h"
+#include "files.h"
+#include "period.h"
 #include "schedule.h"
 
 static void kick_runners(struct gw *gw)
@@ -61,23 +64,6 @@ static int nap(struct gw *gw, unsigned ms, unsigned *seen)
 	pthread_mutex_unlock(&gw->run_lock);
 	return stop;
 }
-
-/* Sets the in-memory paused flag of a destination known by id. */
-static void set_paused_mem(struct gw *gw, int64_t dest_id, int paused)
-{
-	size_t b = 0;
-
-	pthread_mutex_lock(&gw->dest_lock);
-	for (struct hmap_entry *e = hmap_next(&gw->dests, &b, NULL); e;
-	     e = hmap_next(&gw->dests, &b, e)) {
-		struct gw_dest *d = (struct gw_dest *)e;
-		if (d->id == dest_id)
-			d->paused = paused;
-	}
-	pthread_mutex_unlock(&gw->dest_lock);
-}
-
-/* ---- the scheduler ---- */
 
 struct due_list {
 	struct runs_due *v;
@@ -204,7 +190,7 @@ static void on_finished(void *ctx, const struct runs_finished *f)
 	struct gw *gw = ctx;
 
 	if (f->auto_paused) {
-		set_paused_mem(gw, f->dest_id, 1);
+		gw_dest_set_paused(gw, f->dest_id, 1);
 		log_warn("destination %lld paused itself after repeated failed runs",
 			 (long long)f->dest_id);
 	}
@@ -233,16 +219,12 @@ static void *scheduler_main(void *arg)
 	return NULL;
 }
 
-/* ---- runners ---- */
-
 struct run_exec {
 	struct gw *gw;
 	const struct runs_item *run;
 	struct gw_run_ctx ctx;
 	char dest[64];
-	char team_id[256];
-	char datasets[256];
-	const struct format_ops *fmt;
+	struct dest_view view;
 	int64_t files, skipped;
 	uint64_t bytes;
 	struct buf error;
@@ -264,6 +246,31 @@ static int add_team(void *ctx, const char *team)
 	return 0;
 }
 
+struct export_ctx {
+	struct run_exec *x;
+	const char *team;
+	const char *date;
+};
+
+static int export_file(void *ctx, const struct dataset *ds, const char *name)
+{
+	struct export_ctx *e = ctx;
+	struct run_exec *x = e->x;
+	struct state_file f;
+	int ret = gw_file_version(x->gw, x->dest, e->team, e->date, name, 0, &x->ctx, &f);
+
+	(void)ds;
+	if (ret) {
+		if (!x->error.len)
+			buf_addf(&x->error, "cannot export %s/%s/%s: %s", e->team, e->date,
+				 name, strerror(-ret));
+		return 0;
+	}
+	x->files++;
+	x->bytes += f.size;
+	return 0;
+}
+
 static int export_day(void *ctx, int64_t day)
 {
 	struct run_exec *x = ctx;
@@ -278,27 +285,8 @@ static int export_day(void *ctx, int64_t day)
 			x->skipped++;
 			continue;
 		}
-		char list[256], *save = NULL;
-		snprintf(list, sizeof(list), "%s", x->datasets);
-		for (char *item = strtok_r(list, ",", &save); item;
-		     item = strtok_r(NULL, ",", &save)) {
-			const struct dataset *ds = dataset_find(item);
-			struct state_file f;
-			char name[128];
-			if (!ds)
-				continue;
-			snprintf(name, sizeof(name), "%s%s", ds->name, x->fmt->extension);
-			int ret = gw_file_version(x->gw, x->dest, x->teams[t], date, name, 0,
-						  &x->ctx, &f);
-			if (ret) {
-				if (!x->error.len)
-					buf_addf(&x->error, "cannot export %s/%s/%s: %s",
-						 x->teams[t], date, name, strerror(-ret));
-				continue;
-			}
-			x->files++;
-			x->bytes += f.size;
-		}
+		struct export_ctx e = {x, x->teams[t], date};
+		gw_each_file(&x->view, export_file, &e);
 	}
 	return 0;
 }
@@ -307,29 +295,25 @@ static void execute(struct gw *gw, struct state *st, const struct runs_item *run
 {
 	struct run_exec x = {.gw = gw, .run = run};
 	struct state_dest sd;
-	struct dest_view v;
 
 	x.ctx.run_id = run->id;
 	x.ctx.manual = strcmp(run->trigger, "schedule") != 0;
 	x.ctx.state = st;
 	if (state_dest_get_id(st, run->dest_id, &sd) < 0 ||
-	    gw_dest_view(gw, sd.name, &v) < 0) {
+	    gw_dest_view(gw, sd.name, &x.view) < 0) {
 		runs_enumerated(st, run->id, 0, 0, 0, "destination deleted", NULL);
 		return;
 	}
 	snprintf(x.dest, sizeof(x.dest), "%s", sd.name);
-	snprintf(x.team_id, sizeof(x.team_id), "%s", v.team_id);
-	snprintf(x.datasets, sizeof(x.datasets), "%s", v.datasets);
-	x.fmt = v.fmt;
 	/* A new run retries what failed before. */
 	queue_retry_failed(st, run->dest_id);
-	if (!v.configured) {
+	if (!x.view.configured) {
 		buf_adds(&x.error, "destination is not fully configured");
-	} else if (strcmp(x.team_id, "*") == 0) {
+	} else if (strcmp(x.view.team_id, "*") == 0) {
 		if (source_list_teams(gw->src, add_team, &x) < 0)
 			buf_adds(&x.error, "cannot list teams in the source");
 	} else {
-		add_team(&x, x.team_id);
+		add_team(&x, x.view.team_id);
 	}
 	if (!x.error.len)
 		period_each_day(run->period, export_day, &x);
@@ -437,10 +421,10 @@ void gw_runs_stop(struct gw *gw)
 	gw->sched_state = NULL;
 }
 
-/* ---- control actions ---- */
+/* ---- actions ---- */
 
 /* The latest complete period of a destination's schedule, for a touch. */
-static void latest_period(const char *schedule, struct buf *out)
+void gw_sched_latest_period(const char *schedule, struct buf *out)
 {
 	int64_t today = clock_day(clock_now());
 
@@ -450,7 +434,7 @@ static void latest_period(const char *schedule, struct buf *out)
 		period_format(today - CLOCK_DAY, today - CLOCK_DAY, out);
 }
 
-static int start_run(struct gw *gw, int64_t dest_id, const char *trigger,
+int gw_sched_run(struct gw *gw, int64_t dest_id, const char *trigger,
 		     const char *period)
 {
 	struct runs_new r = {
@@ -466,265 +450,38 @@ static int start_run(struct gw *gw, int64_t dest_id, const char *trigger,
 	return ret;
 }
 
-int gw_run_now_check(struct gw *gw, const char *dest, const char *data, size_t len)
+int gw_sched_pause(struct gw *gw, int64_t dest_id)
 {
-	struct buf norm = BUF_INIT, why = BUF_INIT;
-	unsigned n;
-	int ret = period_parse(data, len, 0, clock_day(clock_now()),
-			       gw->run_opts.backfill_span, &norm, &n, &why);
+	int ret = runs_set_paused(gw->state, dest_id, 1, "paused by .pause", 0, 0);
 
-	if (ret)
-		gw_refuse(gw, dest, GW_RUN_NOW, &why);
-	buf_release(&norm);
-	buf_release(&why);
+	if (!ret)
+		gw_dest_set_paused(gw, dest_id, 1);
 	return ret;
 }
 
-int gw_run_now_write(struct gw *gw, const char *dest, const char *data, size_t len,
-		     const struct gw_caller *who)
+int gw_sched_resume(struct gw *gw, int64_t dest_id, const char *schedule)
 {
-	struct buf norm = BUF_INIT, why = BUF_INIT;
-	struct state_dest sd;
-	unsigned n;
-	int ret = state_dest_get(gw->state, dest, &sd);
-
-	if (ret)
-		return ret;
-	ret = period_parse(data, len, 1, clock_day(clock_now()), gw->run_opts.backfill_span,
-			   &norm, &n, &why);
-	if (ret) {
-		gw_refuse(gw, dest, GW_RUN_NOW, &why);
-		goto out;
-	}
-	if (n == 0) {
-		ret = gw_control_touch(gw, dest, GW_RUN_NOW, who);
-		goto out;
-	}
-	/* One date is a run now; a range or several dates, a backfill. */
-	const char *trigger = n == 1 ? "run-now" : "backfill";
-	ret = start_run(gw, sd.id, trigger, buf_str(&norm));
-	if (!ret) {
-		gw_input_accepted(gw, sd.id);
-		gw_audit(gw, who, dest, trigger, buf_str(&norm));
-	}
-out:
-	buf_release(&norm);
-	buf_release(&why);
-	return ret;
-}
-
-int gw_control_touch(struct gw *gw, const char *dest, enum gw_control c,
-		     const struct gw_caller *who)
-{
-	struct state_dest sd;
 	struct runs_dest rd;
-	struct buf period = BUF_INIT;
-	char schedule[16] = "daily";
-	int ret = state_dest_get(gw->state, dest, &sd);
+	int ret = runs_dest_get(gw->state, dest_id, &rd);
 
 	if (ret)
 		return ret;
-	pthread_mutex_lock(&gw->dest_lock);
-	struct gw_dest *d = gw_dest_find(gw, dest);
-	if (d)
-		snprintf(schedule, sizeof(schedule), "%s", gw_dest_value(d, "schedule"));
-	pthread_mutex_unlock(&gw->dest_lock);
-	switch (c) {
-	case GW_RUN_NOW:
-		latest_period(schedule, &period);
-		ret = start_run(gw, sd.id, "run-now", buf_str(&period));
-		if (!ret) {
-			gw_input_accepted(gw, sd.id);
-			gw_audit(gw, who, dest, "run-now", buf_str(&period));
-		}
-		break;
-	case GW_PAUSE:
-		ret = runs_set_paused(gw->state, sd.id, 1, "paused by .pause", 0, 0);
-		if (!ret) {
-			set_paused_mem(gw, sd.id, 1);
-			gw_audit(gw, who, dest, "pause", NULL);
-		}
-		break;
-	case GW_RESUME:
-		ret = runs_dest_get(gw->state, sd.id, &rd);
-		if (ret)
-			break;
-		/* Keep the clock's phase; slots that fell while paused are skipped. */
-		enum schedule_kind k = schedule_kind(schedule);
-		int64_t now = clock_now();
-		int64_t covered = schedule_covered_at_resume(k, rd.next_run_at, now);
-		int64_t next = rd.next_run_at ? schedule_next_after(k, rd.next_run_at, now)
-					      : schedule_first(k, now);
-		ret = runs_set_paused(gw->state, sd.id, 0, NULL, next, covered);
-		if (!ret) {
-			set_paused_mem(gw, sd.id, 0);
-			queue_retry_failed(gw->state, sd.id);
-			sync_kick(gw->sync);
-			gw_audit(gw, who, dest, "resume", NULL);
-		}
-		break;
-	default:
-		break;
+	/* Keep the clock's phase; slots that fell while paused are skipped. */
+	enum schedule_kind k = schedule_kind(schedule);
+	int64_t now = clock_now();
+	int64_t covered = schedule_covered_at_resume(k, rd.next_run_at, now);
+	int64_t next = rd.next_run_at ? schedule_next_after(k, rd.next_run_at, now)
+				      : schedule_first(k, now);
+	ret = runs_set_paused(gw->state, dest_id, 0, NULL, next, covered);
+	if (!ret) {
+		gw_dest_set_paused(gw, dest_id, 0);
+		queue_retry_failed(gw->state, dest_id);
+		sync_kick(gw->sync);
 	}
-	buf_release(&period);
 	return ret;
 }
 
 void gw_schedule_changed(struct gw *gw, int64_t dest_id, const char *schedule)
 {
 	runs_set_clock(gw->state, dest_id, schedule_first(schedule_kind(schedule), clock_now()));
-}
-
-int gw_history_read(struct gw *gw, int64_t dest_id, struct buf *out)
-{
-	return runs_history(gw->state, dest_id, out);
-}
-
-void gw_schedule_status(struct gw *gw, int64_t dest_id, struct buf *out)
-{
-	struct runs_dest rd;
-	char when[32];
-
-	if (runs_dest_get(gw->state, dest_id, &rd) < 0)
-		return;
-	if (rd.paused && rd.pause_reason[0])
-		buf_addf(out, "paused_reason = %s\n", rd.pause_reason);
-	if (rd.next_run_at && !rd.paused) {
-		clock_iso8601(rd.next_run_at, when);
-		buf_addf(out, "next_run_at = %s\n", when);
-	} else if (rd.next_run_at) {
-		clock_iso8601(rd.next_run_at, when);
-		buf_addf(out, "next_run_at = %s (paused)\n", when);
-	}
-	buf_addf(out, "failed_runs_in_a_row = %d\n", rd.failures);
-	if (runs_last(gw->state, dest_id, out) == -ENOENT)
-		buf_adds(out, "last_run = none\n");
-}
-
-/* ---- the mount root's files ---- */
-
-static const char *const root_names[GW_NROOT] = {
-	[GW_ROOT_STATUS] = ".status",
-	[GW_ROOT_METRICS] = ".metrics",
-	[GW_ROOT_AUDIT] = ".audit",
-};
-
-int gw_root_find(const char *name)
-{
-	for (int i = 0; i < GW_NROOT; i++)
-		if (strcmp(root_names[i], name) == 0)
-			return i;
-	return -1;
-}
-
-unsigned gw_root_mode(enum gw_root_file f)
-{
-	return f == GW_ROOT_AUDIT ? 0400 : 0444;
-}
-
-/* How many destinations there are, by what they can do now. */
-struct dest_counts {
-	int64_t all;
-	int64_t configured;   /* no required setting missing */
-	int64_t active;       /* configured and not paused: scheduled runs fire */
-	int64_t paused;       /* paused, configured or not */
-	int64_t unconfigured; /* all - configured */
-};
-
-/* Counts from the in-memory destinations, as each .status shows them. */
-static void count_dests(struct gw *gw, struct dest_counts *c)
-{
-	size_t b = 0;
-
-	memset(c, 0, sizeof(*c));
-	pthread_mutex_lock(&gw->dest_lock);
-	for (struct hmap_entry *e = hmap_next(&gw->dests, &b, NULL); e;
-	     e = hmap_next(&gw->dests, &b, e)) {
-		const struct gw_dest *d = (const struct gw_dest *)e;
-		int configured = gw_missing_keys(d, NULL) == 0;
-		c->all++;
-		c->configured += configured;
-		c->active += configured && !d->paused;
-		c->paused += d->paused != 0;
-	}
-	pthread_mutex_unlock(&gw->dest_lock);
-	c->unconfigured = c->all - c->configured;
-}
-
-int gw_root_read(struct gw *gw, enum gw_root_file f, struct buf *out)
-{
-	struct runs_totals t;
-	struct dest_counts dc;
-	uint64_t cache_bytes, cache_versions;
-	char when[32];
-
-	if (f == GW_ROOT_AUDIT)
-		return state_audit_read(gw->state, out);
-	int ret = runs_totals(gw->state, &t);
-	if (ret)
-		return ret;
-	count_dests(gw, &dc);
-	cache_usage(gw->cache, &cache_bytes, &cache_versions);
-	int64_t uptime = clock_now() - gw->started_at;
-	if (f == GW_ROOT_STATUS) {
-		clock_iso8601(gw->started_at, when);
-		buf_addf(out, "version = %s\n", WAREHOUSEFS_VERSION);
-		buf_addf(out, "started_at = %s\n", when);
-		buf_addf(out, "uptime_seconds = %lld\n", (long long)uptime);
-		buf_addf(out, "destinations = %lld\n", (long long)dc.all);
-		buf_addf(out, "destinations_configured = %lld\n", (long long)dc.configured);
-		buf_addf(out, "destinations_active = %lld\n", (long long)dc.active);
-		buf_addf(out, "destinations_paused = %lld\n", (long long)dc.paused);
-		buf_addf(out, "destinations_unconfigured = %lld\n",
-			 (long long)dc.unconfigured);
-		buf_addf(out, "queue_depth = %lld\n", (long long)(t.pending + t.uploading));
-		buf_addf(out, "uploads_pending = %lld\n", (long long)t.pending);
-		buf_addf(out, "uploads_in_flight = %lld\n", (long long)t.uploading);
-		buf_addf(out, "uploads_failed_now = %lld\n", (long long)t.failed);
-		buf_addf(out, "uploads_ok = %lld\n", (long long)t.uploads_ok);
-		buf_addf(out, "uploads_failed = %lld\n", (long long)t.uploads_failed);
-		buf_addf(out, "bytes_uploaded = %llu\n", (unsigned long long)t.bytes_uploaded);
-		buf_addf(out, "runs_active = %lld\n", (long long)t.runs_active);
-		buf_addf(out, "runs_done = %lld\n", (long long)t.runs_done);
-		buf_addf(out, "cache_bytes = %llu\n", (unsigned long long)cache_bytes);
-		buf_addf(out, "cache_versions = %llu\n", (unsigned long long)cache_versions);
-		gw_cache_status(gw, out);
-		return 0;
-	}
-#define METRIC(name, type, help, fmt, value)                                          \
-	buf_addf(out, "# HELP warehousefs_" name " " help "\n# TYPE warehousefs_" name  \
-		      " " type "\nwarehousefs_" name " " fmt "\n",                        \
-		 value)
-	METRIC("uptime_seconds", "gauge", "Seconds since the mount.", "%lld",
-	       (long long)uptime);
-	METRIC("destinations", "gauge", "Destinations, configured or not.", "%lld",
-	       (long long)dc.all);
-	METRIC("destinations_configured", "gauge",
-	       "Destinations with every required setting.", "%lld",
-	       (long long)dc.configured);
-	METRIC("destinations_active", "gauge",
-	       "Configured destinations that are not paused.", "%lld",
-	       (long long)dc.active);
-	METRIC("destinations_paused", "gauge", "Paused destinations, configured or not.",
-	       "%lld", (long long)dc.paused);
-	METRIC("destinations_unconfigured", "gauge",
-	       "Destinations missing a required setting.", "%lld",
-	       (long long)dc.unconfigured);
-	METRIC("queue_depth", "gauge", "Versions waiting for or in upload.", "%lld",
-	       (long long)(t.pending + t.uploading));
-	METRIC("uploads_failed_pending_retry", "gauge", "Versions marked failed.", "%lld",
-	       (long long)t.failed);
-	METRIC("uploads_total", "counter", "Versions uploaded.", "%lld",
-	       (long long)t.uploads_ok);
-	METRIC("upload_failures_total", "counter", "Versions that failed to upload.",
-	       "%lld", (long long)t.uploads_failed);
-	METRIC("uploaded_bytes_total", "counter", "Bytes uploaded.", "%llu",
-	       (unsigned long long)t.bytes_uploaded);
-	METRIC("runs_active", "gauge", "Runs not finished.", "%lld",
-	       (long long)t.runs_active);
-	METRIC("runs_total", "counter", "Runs finished.", "%lld", (long long)t.runs_done);
-	METRIC("cache_bytes", "gauge", "Bytes in the cache.", "%llu",
-	       (unsigned long long)cache_bytes);
-#undef METRIC
-	return 0;
 }

@@ -1,11 +1,13 @@
 /*
- * gateway_control: the control and status files of a destination
- * (.config, .status, .sync; see gateway.h).  Input is parsed by config.c
- * and applied here in one state transaction; refusals are recorded for
- * .status.
+ * control: the control files (see gateway.h): one table of the files in a
+ * destination directory and one of those at the mount root, and what
+ * reading, checking, writing and touching each one does.  .config input is
+ * parsed by config.c and applied here in one state transaction, .run-now
+ * input by period.c; the actions are scheduler.c's and the status text is
+ * status.c's.  Refusals are recorded for .status.
  *
- * Threads and locks: as in gateway.c (dest_lock guards the in-memory
- * destinations; no lock is held during a state call or while waiting).
+ * Threads: any thread.  dest_lock guards the in-memory destinations and
+ * gw->sync_waiters; no lock is held during a state call or while waiting.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -13,37 +15,70 @@
 #include <string.h>
 
 #include "base/clock.h"
-#include "gateway_int.h"
 #include "base/log.h"
 #include "db/queue.h"
 #include "db/runs.h"
+#include "dests.h"
+#include "gw_i.h"
+#include "period.h"
+#include "scheduler.h"
+#include "status.h"
 
-static const char *const control_names[GW_NCONTROLS] = {
-	[GW_CONFIG] = ".config", [GW_STATUS] = ".status",   [GW_HISTORY] = ".history",
-	[GW_RUN_NOW] = ".run-now", [GW_PAUSE] = ".pause", [GW_RESUME] = ".resume",
-	[GW_SYNC] = ".sync",
+enum control_flags {
+	CONTROL_TRIGGER = 1 << 0, /* write-only, no content: touching it acts */
+	CONTROL_BLOCKS = 1 << 1,  /* reading it waits, so its size is unknown */
+};
+
+static const struct control_file {
+	const char *name;
+	unsigned mode;
+	unsigned flags;
+} controls[GW_NCONTROLS] = {
+	[GW_CONFIG] = {".config", 0644, 0},
+	[GW_STATUS] = {".status", 0444, 0},
+	[GW_HISTORY] = {".history", 0444, 0},
+	[GW_RUN_NOW] = {".run-now", 0200, CONTROL_TRIGGER},
+	[GW_PAUSE] = {".pause", 0200, CONTROL_TRIGGER},
+	[GW_RESUME] = {".resume", 0200, CONTROL_TRIGGER},
+	[GW_SYNC] = {".sync", 0444, CONTROL_BLOCKS},
+};
+
+/* The hidden files of the mount root. */
+static const struct root_file {
+	const char *name;
+	unsigned mode; /* the audit log is the mount owner's only */
+} roots[GW_NROOT] = {
+	[GW_ROOT_STATUS] = {".status", 0444},
+	[GW_ROOT_METRICS] = {".metrics", 0444},
+	[GW_ROOT_AUDIT] = {".audit", 0400},
 };
 
 int gw_control_find(const char *name)
 {
 	for (int i = 0; i < GW_NCONTROLS; i++)
-		if (strcmp(control_names[i], name) == 0)
+		if (strcmp(controls[i].name, name) == 0)
 			return i;
 	return -1;
 }
 
-static int control_mode(enum gw_control c)
+int gw_root_find(const char *name)
 {
-	switch (c) {
-	case GW_CONFIG:
-		return 0644;
-	case GW_STATUS:
-	case GW_HISTORY:
-	case GW_SYNC:
-		return 0444;
-	default:
-		return 0200;
-	}
+	for (int i = 0; i < GW_NROOT; i++)
+		if (strcmp(roots[i].name, name) == 0)
+			return i;
+	return -1;
+}
+
+unsigned gw_root_mode(enum gw_root_file f)
+{
+	return roots[f].mode;
+}
+
+int gw_root_read(struct gw *gw, enum gw_root_file f, struct buf *out)
+{
+	if (f == GW_ROOT_AUDIT)
+		return state_audit_read(gw->state, out);
+	return gw_status_root(gw, f, out);
 }
 
 static int control_available(enum gw_control c)
@@ -63,14 +98,14 @@ int gw_control_stat(struct gw *gw, const char *dest, enum gw_control c,
 	 * .sync blocks when read, so its size is unknown until then; the
 	 * write-only trigger files have no content.
 	 */
-	if (c == GW_SYNC || c == GW_RUN_NOW || c == GW_PAUSE || c == GW_RESUME)
+	if (controls[c].flags & (CONTROL_TRIGGER | CONTROL_BLOCKS))
 		ret = gw_dest_stat(gw, dest, a);
 	else
 		ret = gw_control_read(gw, dest, c, &content);
 	if (ret)
 		goto out;
 	a->kind = GW_CONTROL;
-	a->mode = (unsigned)control_mode(c);
+	a->mode = controls[c].mode;
 	a->size = content.len;
 	a->mtime = clock_now();
 out:
@@ -93,76 +128,6 @@ static void read_config(struct gw_dest *d, struct buf *out)
 	}
 }
 
-
-static void read_status(struct gw *gw, struct gw_dest *d, struct buf *out)
-{
-	struct buf missing = BUF_INIT;
-	char when[32];
-
-	gw_missing_keys(d, &missing);
-	buf_addf(out, "destination = %s\n", d->name);
-	buf_addf(out, "state = %s\n", d->paused ? "paused" : "active");
-	buf_addf(out, "configured = %s\n", missing.len ? "no" : "yes");
-	if (missing.len)
-		buf_addf(out, "missing = %s\n", buf_str(&missing));
-	buf_addf(out, "team_id = %s\n", gw_dest_value(d, "team_id"));
-	buf_addf(out, "bucket = %s\n", gw_dest_value(d, "bucket"));
-	buf_addf(out, "schedule = %s\n", gw_dest_value(d, "schedule"));
-	clock_iso8601(d->created_at, when);
-	buf_addf(out, "created_at = %s\n", when);
-	buf_release(&missing);
-	(void)gw;
-}
-
-static void read_sync_status(struct gw *gw, int64_t id, struct buf *out)
-{
-	struct queue_counts c;
-	struct buf err = BUF_INIT;
-	int64_t at = 0;
-	char when[32];
-
-	if (queue_counts(gw->state, id, clock_now() * 1000, &c) < 0) {
-		buf_adds(out, "uploads = unknown (cannot read the state database)\n");
-		return;
-	}
-	buf_addf(out, "pending = %lld\n", (long long)c.pending);
-	buf_addf(out, "uploading = %lld\n", (long long)c.uploading);
-	buf_addf(out, "failed = %lld\n", (long long)c.failed);
-	buf_addf(out, "uploads_ok = %lld\n", (long long)c.uploads_ok);
-	buf_addf(out, "uploads_failed = %lld\n", (long long)c.uploads_failed);
-	buf_addf(out, "bytes_uploaded = %llu\n", (unsigned long long)c.bytes_uploaded);
-	if (c.last_upload_at) {
-		clock_iso8601(c.last_upload_at, when);
-		buf_addf(out, "last_upload_at = %s\n", when);
-	} else {
-		buf_adds(out, "last_upload_at = never\n");
-	}
-	if (queue_last_error(gw->state, id, &err, &at) == 0 && err.len) {
-		buf_add(out, err.data, err.len);
-		clock_iso8601(at, when);
-		buf_addf(out, "last_error_at = %s\n", when);
-	} else {
-		buf_adds(out, "last_error = none\n");
-	}
-	buf_release(&err);
-}
-
-static void read_config_error(struct gw *gw, int64_t id, struct buf *out)
-{
-	struct buf msg = BUF_INIT;
-	int64_t at = 0;
-	char when[32];
-
-	if (state_dest_get_error(gw->state, id, &msg, &at) == 0 && msg.len) {
-		clock_iso8601(at, when);
-		buf_addf(out, "last_config_error = %s\n", buf_str(&msg));
-		buf_addf(out, "last_config_error_at = %s\n", when);
-	} else {
-		buf_adds(out, "last_config_error = none\n");
-	}
-	buf_release(&msg);
-}
-
 int gw_control_read(struct gw *gw, const char *dest, enum gw_control c,
 		    struct buf *out)
 {
@@ -170,6 +135,8 @@ int gw_control_read(struct gw *gw, const char *dest, enum gw_control c,
 
 	if (!control_available(c))
 		return -ENOENT;
+	if (c == GW_STATUS)
+		return gw_status_read(gw, dest, out);
 	pthread_mutex_lock(&gw->dest_lock);
 	struct gw_dest *d = gw_dest_find(gw, dest);
 	if (!d) {
@@ -179,37 +146,124 @@ int gw_control_read(struct gw *gw, const char *dest, enum gw_control c,
 	id = d->id;
 	if (c == GW_CONFIG)
 		read_config(d, out);
-	else if (c == GW_STATUS)
-		read_status(gw, d, out);
 	pthread_mutex_unlock(&gw->dest_lock);
-	if (c == GW_STATUS) {
-		gw_schedule_status(gw, id, out);
-		gw_cache_status(gw, out);
-		read_config_error(gw, id, out);
-		read_sync_status(gw, id, out);
-	}
 	if (c == GW_HISTORY)
-		return gw_history_read(gw, id, out);
+		return runs_history(gw->state, id, out);
 	return 0;
 }
 
-void gw_refuse(struct gw *gw, const char *dest, enum gw_control c,
+/* Records why input to a destination's control file was refused. */
+static void refuse(struct gw *gw, const char *dest, enum gw_control c,
 		   const struct buf *why)
 {
 	struct state_dest sd;
 	struct buf msg = BUF_INIT;
 
-	buf_addf(&msg, "%s: %s", control_names[c], buf_str(why));
+	buf_addf(&msg, "%s: %s", controls[c].name, buf_str(why));
 	log_warn("destination '%s': refused %s", dest, buf_str(&msg));
 	if (state_dest_get(gw->state, dest, &sd) == 0)
 		state_dest_set_error(gw->state, sd.id, clock_now(), buf_str(&msg));
 	buf_release(&msg);
 }
 
-void gw_input_accepted(struct gw *gw, int64_t dest_id)
+/*
+ * Input to .config or .run-now (a touch included) was accepted: forgets the
+ * refusal refuse() recorded, so that .status shows last_config_error only
+ * while a refusal is the latest outcome of a write to those files.
+ */
+static void input_accepted(struct gw *gw, int64_t dest_id)
 {
 	/* A refusal is shown only while it is the latest outcome. */
 	state_dest_set_error(gw->state, dest_id, 0, NULL);
+}
+
+int gw_control_touch(struct gw *gw, const char *dest, enum gw_control c,
+		     const struct gw_caller *who)
+{
+	struct state_dest sd;
+	struct buf period = BUF_INIT;
+	char schedule[16] = "daily";
+	int ret = state_dest_get(gw->state, dest, &sd);
+
+	if (ret)
+		return ret;
+	pthread_mutex_lock(&gw->dest_lock);
+	struct gw_dest *d = gw_dest_find(gw, dest);
+	if (d)
+		snprintf(schedule, sizeof(schedule), "%s", gw_dest_value(d, "schedule"));
+	pthread_mutex_unlock(&gw->dest_lock);
+	switch (c) {
+	case GW_RUN_NOW:
+		gw_sched_latest_period(schedule, &period);
+		ret = gw_sched_run(gw, sd.id, "run-now", buf_str(&period));
+		if (!ret) {
+			input_accepted(gw, sd.id);
+			gw_audit(gw, who, dest, "run-now", buf_str(&period));
+		}
+		break;
+	case GW_PAUSE:
+		ret = gw_sched_pause(gw, sd.id);
+		if (!ret)
+			gw_audit(gw, who, dest, "pause", NULL);
+		break;
+	case GW_RESUME:
+		ret = gw_sched_resume(gw, sd.id, schedule);
+		if (!ret)
+			gw_audit(gw, who, dest, "resume", NULL);
+		break;
+	default:
+		break;
+	}
+	buf_release(&period);
+	return ret;
+}
+
+/* Input to .run-now: checked as it arrives, applied at close. */
+static int run_now_check(struct gw *gw, const char *dest, const char *data, size_t len)
+{
+	struct buf norm = BUF_INIT, why = BUF_INIT;
+	unsigned n;
+	int ret = period_parse(data, len, 0, clock_day(clock_now()),
+			       gw->run_opts.backfill_span, &norm, &n, &why);
+
+	if (ret)
+		refuse(gw, dest, GW_RUN_NOW, &why);
+	buf_release(&norm);
+	buf_release(&why);
+	return ret;
+}
+
+static int run_now_write(struct gw *gw, const char *dest, const char *data, size_t len,
+		     const struct gw_caller *who)
+{
+	struct buf norm = BUF_INIT, why = BUF_INIT;
+	struct state_dest sd;
+	unsigned n;
+	int ret = state_dest_get(gw->state, dest, &sd);
+
+	if (ret)
+		return ret;
+	ret = period_parse(data, len, 1, clock_day(clock_now()), gw->run_opts.backfill_span,
+			   &norm, &n, &why);
+	if (ret) {
+		refuse(gw, dest, GW_RUN_NOW, &why);
+		goto out;
+	}
+	if (n == 0) {
+		ret = gw_control_touch(gw, dest, GW_RUN_NOW, who);
+		goto out;
+	}
+	/* One date is a run now; a range or several dates, a backfill. */
+	const char *trigger = n == 1 ? "run-now" : "backfill";
+	ret = gw_sched_run(gw, sd.id, trigger, buf_str(&norm));
+	if (!ret) {
+		input_accepted(gw, sd.id);
+		gw_audit(gw, who, dest, trigger, buf_str(&norm));
+	}
+out:
+	buf_release(&norm);
+	buf_release(&why);
+	return ret;
 }
 
 int gw_control_check(struct gw *gw, const char *dest, enum gw_control c,
@@ -220,14 +274,14 @@ int gw_control_check(struct gw *gw, const char *dest, enum gw_control c,
 	int ret = 0;
 
 	if (c == GW_RUN_NOW)
-		return gw_run_now_check(gw, dest, data, len);
+		return run_now_check(gw, dest, data, len);
 	if (c == GW_PAUSE || c == GW_RESUME)
 		return 0;
 	if (c != GW_CONFIG)
 		return -EACCES;
 	ret = config_parse(data, len, 0, &in, &why);
 	if (ret)
-		gw_refuse(gw, dest, c, &why);
+		refuse(gw, dest, c, &why);
 	config_input_release(&in);
 	buf_release(&why);
 	return ret;
@@ -288,7 +342,7 @@ static int apply_config(struct gw *gw, const char *dest, const char *data, size_
 		goto out;
 	ret = config_parse(data, len, 1, &in, &why);
 	if (ret) {
-		gw_refuse(gw, dest, GW_CONFIG, &why);
+		refuse(gw, dest, GW_CONFIG, &why);
 		goto out;
 	}
 	if (in.n == 0)
@@ -329,7 +383,7 @@ static int apply_config(struct gw *gw, const char *dest, const char *data, size_
 out:
 	/* Accepted, even with nothing to change (comments, kept secrets). */
 	if (!ret)
-		gw_input_accepted(gw, sd.id);
+		input_accepted(gw, sd.id);
 	for (int i = 0; i < CONFIG_MAX_KEYS; i++)
 		buf_release(&blobs[i]);
 	config_input_release(&in);
@@ -344,7 +398,7 @@ int gw_control_write(struct gw *gw, const char *dest, enum gw_control c,
 	if (c == GW_CONFIG)
 		return apply_config(gw, dest, data, len, who);
 	if (c == GW_RUN_NOW)
-		return gw_run_now_write(gw, dest, data, len, who);
+		return run_now_write(gw, dest, data, len, who);
 	if (c == GW_PAUSE || c == GW_RESUME)
 		return gw_control_touch(gw, dest, c, who);
 	return -EACCES;
