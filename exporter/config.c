@@ -11,8 +11,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "dataset.h"
-#include "format.h"
+#include "data/dataset.h"
+#include "data/format.h"
 
 /*
  * Whether s is UTF-8 as RFC 3629 has it: shortest forms only, no UTF-16
@@ -79,22 +79,6 @@ int config_valid_team_id(const char *s, size_t len)
 		    s[i] == 0x7f)
 			return 0;
 	return valid_utf8((const unsigned char *)s, len);
-}
-
-int config_valid_date(const char *s)
-{
-	static const int mdays[] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
-
-	if (strlen(s) != 10 || s[4] != '-' || s[7] != '-')
-		return 0;
-	for (int i = 0; i < 10; i++)
-		if (i != 4 && i != 7 && (s[i] < '0' || s[i] > '9'))
-			return 0;
-	int y = atoi(s), m = atoi(s + 5), d = atoi(s + 8);
-	if (y < 1 || m < 1 || m > 12 || d < 1)
-		return 0;
-	int leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
-	return d <= mdays[m - 1] + (m == 2 && leap);
 }
 
 int config_valid_dest_name(const char *s)
@@ -373,6 +357,50 @@ const struct config_key *config_key_find(const char *name)
 const struct config_key *config_key_at(int i)
 {
 	return i >= 0 && i < NKEYS ? &keys[i] : NULL;
+}
+
+_Static_assert(NKEYS <= CONFIG_MAX_KEYS, "CONFIG_MAX_KEYS is too small");
+
+int config_key_index(const struct config_key *k)
+{
+	return k ? (int)(k - keys) : -1;
+}
+
+const char *config_value(char *const values[CONFIG_MAX_KEYS], const char *name)
+{
+	const struct config_key *k = config_key_find(name);
+	int i = config_key_index(k);
+
+	if (i < 0)
+		return "";
+	return values[i] ? values[i] : k->default_value;
+}
+
+const char *config_addressing(char *const values[CONFIG_MAX_KEYS])
+{
+	const char *set = values[config_key_index(config_key_find("addressing"))];
+
+	if (set)
+		return set;
+	return config_value(values, "endpoint")[0] ? "path" : "virtual";
+}
+
+int config_missing(char *const values[CONFIG_MAX_KEYS], const int *secret_set,
+		   struct buf *out)
+{
+	int n = 0;
+
+	for (int i = 0; i < NKEYS; i++) {
+		const struct config_key *k = &keys[i];
+		int set = (k->flags & CONFIG_SECRET) && secret_set ? secret_set[i]
+								   : values[i] != NULL;
+		if (!(k->flags & CONFIG_REQUIRED) || set)
+			continue;
+		if (out)
+			buf_addf(out, "%s%s", n ? ", " : "", k->name);
+		n++;
+	}
+	return n;
 }
 
 static void wipe(char *s)

@@ -10,7 +10,7 @@
 
 #include <stddef.h>
 
-#include "buf.h"
+#include "base/buf.h"
 
 enum config_flags {
 	CONFIG_SECRET = 1 << 0,   /* stored encrypted, shown as "(set)" */
@@ -27,6 +27,9 @@ struct config_key {
 	void (*normalize)(const char *value, struct buf *out);
 };
 
+/* Arrays of settings have one slot per key, by index: at most this many. */
+#define CONFIG_MAX_KEYS 32
+
 /* What secret values read back as. */
 #define CONFIG_SECRET_SHOWN "(set)"
 
@@ -35,6 +38,29 @@ const struct config_key *config_key_find(const char *name);
 
 /* The i-th key in display order, or NULL past the end. */
 const struct config_key *config_key_at(int i);
+
+/* The index of key k (from config_key_find or config_key_at), or -1 for NULL. */
+int config_key_index(const struct config_key *k);
+
+/*
+ * The settings rulebook, written once for the tree, the control files and
+ * the upload workers.  values[] holds a destination's stored settings by
+ * key index, NULL when unset.
+ */
+
+/* The effective value of the setting called name: stored, else its default. */
+const char *config_value(char *const values[CONFIG_MAX_KEYS], const char *name);
+
+/* The addressing in effect: as stored, else "path" with an endpoint, else "virtual". */
+const char *config_addressing(char *const values[CONFIG_MAX_KEYS]);
+
+/*
+ * How many required settings are unset; their names, comma-separated, are
+ * appended to out unless it is NULL.  secret_set[i] says whether secret i
+ * is stored when values[] does not hold secrets (NULL when it does).
+ */
+int config_missing(char *const values[CONFIG_MAX_KEYS], const int *secret_set,
+		   struct buf *out);
 
 struct config_entry {
 	const struct config_key *key;
@@ -61,9 +87,6 @@ void config_input_release(struct config_input *in);
 
 /* Checks that a team id can be a file name and an object key component. */
 int config_valid_team_id(const char *s, size_t len);
-
-/* Checks a YYYY-MM-DD date that exists in the calendar. */
-int config_valid_date(const char *s);
 
 /* Checks a destination name: [a-z0-9][a-z0-9._-]{0,62}. */
 int config_valid_dest_name(const char *s);

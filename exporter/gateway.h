@@ -10,6 +10,12 @@
  * failure is never -ENOENT.
  *
  * Threads: every function may be called from any thread at once.
+ *
+ * Who implements what: engine.c gw_open/gw_start/gw_free; tree.c the root,
+ * destination, team and date directories (gw_*_stat, gw_list_*,
+ * gw_dest_create/delete, gw_generation); files.c data files (gw_file_*);
+ * control.c control files and the root's hidden files (gw_control_*,
+ * gw_root_*, gw_sync_report), with their text from status.c.
  */
 #ifndef WAREHOUSEFS_GATEWAY_H
 #define WAREHOUSEFS_GATEWAY_H
@@ -17,7 +23,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "buf.h"
+#include "base/buf.h"
 #include "sync.h"
 
 struct gw;

@@ -6,7 +6,7 @@
 #include <errno.h>
 #include <string.h>
 
-#include "clock.h"
+#include "base/clock.h"
 
 static int parse_item(const char *s, size_t len, int64_t today, int64_t *first,
 		      int64_t *last, struct buf *why)

@@ -11,7 +11,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "buf.h"
+#include "base/buf.h"
 
 /*
  * Parses .run-now input: dates and ranges separated by newlines or commas

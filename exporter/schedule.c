@@ -5,7 +5,7 @@
 
 #include <string.h>
 
-#include "clock.h"
+#include "base/clock.h"
 
 enum schedule_kind schedule_kind(const char *schedule)
 {

@@ -21,11 +21,11 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "clock.h"
+#include "base/clock.h"
 #include "config.h"
-#include "log.h"
-#include "queue.h"
-#include "state.h"
+#include "base/log.h"
+#include "db/queue.h"
+#include "db/state.h"
 
 struct sync_worker {
 	struct sync *sync;
@@ -53,7 +53,7 @@ struct sync {
 
 /* The settings an upload needs, with secrets decrypted. */
 struct target {
-	char *values[32];
+	char *values[CONFIG_MAX_KEYS];
 	int complete;
 	struct buf missing;
 };
@@ -73,21 +73,13 @@ struct load_ctx {
 	int error;
 };
 
-static int key_slot(const char *name)
-{
-	for (int i = 0; config_key_at(i); i++)
-		if (strcmp(config_key_at(i)->name, name) == 0)
-			return i;
-	return -1;
-}
-
 static int load_value(void *ctx, const char *key, const void *value, size_t len)
 {
 	struct load_ctx *l = ctx;
 	const struct config_key *k = config_key_find(key);
-	int i = key_slot(key);
+	int i = config_key_index(k);
 
-	if (!k || i < 0 || i >= 32)
+	if (i < 0)
 		return 0;
 	if (k->flags & CONFIG_SECRET) {
 		struct buf plain = BUF_INIT;
@@ -107,27 +99,13 @@ static int load_value(void *ctx, const char *key, const void *value, size_t len)
 
 static void target_release(struct target *t)
 {
-	for (int i = 0; i < 32; i++) {
-		if (t->values[i]) {
-			volatile char *p = t->values[i];
-			while (*p)
-				*p++ = 0;
-		}
+	for (int i = 0; i < CONFIG_MAX_KEYS; i++) {
+		if (t->values[i])
+			wipe_bytes(t->values[i], strlen(t->values[i]));
 		free(t->values[i]);
 		t->values[i] = NULL;
 	}
 	buf_release(&t->missing);
-}
-
-static const char *value(const struct target *t, const char *name)
-{
-	int i = key_slot(name);
-	const char *v = i >= 0 ? t->values[i] : NULL;
-
-	if (v)
-		return v;
-	const struct config_key *k = config_key_find(name);
-	return k ? k->default_value : "";
 }
 
 static int load_target(struct state *st, struct vault *vault, int64_t dest_id,
@@ -142,31 +120,21 @@ static int load_target(struct state *st, struct vault *vault, int64_t dest_id,
 		return ret;
 	if (l.error)
 		return l.error;
-	t->complete = 1;
-	for (int i = 0; config_key_at(i); i++) {
-		const struct config_key *k = config_key_at(i);
-		if ((k->flags & CONFIG_REQUIRED) && !t->values[i]) {
-			t->complete = 0;
-			buf_addf(&t->missing, "%s%s", t->missing.len ? ", " : "", k->name);
-		}
-	}
+	t->complete = config_missing(t->values, NULL, &t->missing) == 0;
 	return 0;
 }
 
 static void fill_s3_target(const struct target *t, struct s3_target *s3)
 {
-	const char *endpoint = value(t, "endpoint");
-	const char *addressing = value(t, "addressing");
-
-	s3->bucket = value(t, "bucket");
-	s3->region = value(t, "region");
-	s3->endpoint = endpoint;
-	s3->path_style = addressing[0] ? strcmp(addressing, "path") == 0 : endpoint[0] != 0;
-	s3->access_key_id = value(t, "access_key_id");
-	s3->secret_access_key = value(t, "secret_access_key");
-	s3->session_token = value(t, "session_token");
-	s3->sse = value(t, "sse");
-	s3->sse_kms_key_id = value(t, "sse_kms_key_id");
+	s3->bucket = config_value(t->values, "bucket");
+	s3->region = config_value(t->values, "region");
+	s3->endpoint = config_value(t->values, "endpoint");
+	s3->path_style = strcmp(config_addressing(t->values), "path") == 0;
+	s3->access_key_id = config_value(t->values, "access_key_id");
+	s3->secret_access_key = config_value(t->values, "secret_access_key");
+	s3->session_token = config_value(t->values, "session_token");
+	s3->sse = config_value(t->values, "sse");
+	s3->sse_kms_key_id = config_value(t->values, "sse_kms_key_id");
 	if (!s3->sse_kms_key_id[0])
 		s3->sse_kms_key_id = NULL;
 }
@@ -270,7 +238,7 @@ static void upload_one(struct sync_worker *w, struct state *st, struct s3_client
 		goto out;
 	}
 	buf_reset(&object);
-	buf_addf(&object, "%s%s", value(&t, "prefix"), it->key);
+	buf_addf(&object, "%s%s", config_value(t.values, "prefix"), it->key);
 	if (!t.complete) {
 		struct buf why = BUF_INIT;
 		buf_addf(&why, "destination is not fully configured (missing %s)",

@@ -13,9 +13,9 @@
 #ifndef WAREHOUSEFS_SYNC_H
 #define WAREHOUSEFS_SYNC_H
 
-#include "buf.h"
-#include "cache.h"
-#include "s3.h"
+#include "base/buf.h"
+#include "data/cache.h"
+#include "s3/s3.h"
 #include "vault.h"
 
 struct sync_options {

@@ -15,7 +15,7 @@
 
 #include <stddef.h>
 
-#include "buf.h"
+#include "base/buf.h"
 
 #define VAULT_KEY_BYTES 32
 #define VAULT_OVERHEAD (1 + 12 + 16)

@@ -22,7 +22,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "hmap.h"
+#include "base/hmap.h"
 #include "path.h"
 
 struct fs_inode {

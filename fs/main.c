@@ -20,13 +20,13 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "buf.h"
-#include "clock.h"
+#include "base/buf.h"
+#include "base/clock.h"
 #include "fs.h"
 #include "gateway.h"
-#include "http.h"
-#include "log.h"
-#include "state.h"
+#include "s3/http.h"
+#include "base/log.h"
+#include "db/state.h"
 
 struct options {
 	char *source;

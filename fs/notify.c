@@ -25,7 +25,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "log.h"
+#include "base/log.h"
 
 #define NOTIFY_DESTS 64        /* destinations queued at once; past it, all */
 #define NOTIFY_NEGATIVES 1024  /* negative entries remembered */

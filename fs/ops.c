@@ -28,8 +28,8 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "buf.h"
-#include "log.h"
+#include "base/buf.h"
+#include "base/log.h"
 
 static struct fs_context *ctx_of(fuse_req_t req)
 {

@@ -1,5 +1,5 @@
 /*
- * Fuzz target: CSV output (format_csv_field() and format_csv's row writer),
+ * Fuzz target: CSV output (csv_field() and format_csv's row writer),
  * checked by reading it back with an RFC 4180 reader written here.
  *
  * The whole input is one field.  It is also cut at every 0xff byte into
@@ -8,20 +8,21 @@
  * format_csv.row writes into a sink.
  *
  * Invariants checked (the promises of format.h and format_csv.c):
- *   - format_csv_field() quotes a field exactly when it holds a comma, a
+ *   - csv_field() quotes a field exactly when it holds a comma, a
  *     double quote, CR or LF, and otherwise gives the value's bytes
- *     unchanged; format_csv_quoted() always quotes;
+ *     unchanged; csv_quoted() always quotes;
  *   - a quoted field reads back, with its doubled quotes, to the value;
  *   - a row is its fields joined by commas plus "\n", each field what
- *     format_csv_quoted() gives for text, format_csv_field() for a number,
+ *     csv_quoted() gives for text, csv_field() for a number,
  *     and empty for NULL, and reads back to its values.
  */
 #include <fcntl.h>
 #include <string.h>
 
-#include "format.h"
+#include "base/csv.h"
+#include "data/format.h"
+#include "data/sink.h"
 #include "fuzz.h"
-#include "sink.h"
 
 #define MAX_VALUES 16
 
@@ -72,7 +73,7 @@ static void check_quoted(const char *value, size_t len)
 	struct buf csv = BUF_INIT, back = BUF_INIT;
 	size_t pos = 0;
 
-	format_csv_quoted(&csv, value, len);
+	csv_quoted(&csv, value, len);
 	FUZZ_CHECK(csv.len >= len + 2);
 	FUZZ_CHECK(csv.data[0] == '"' && csv.data[csv.len - 1] == '"');
 	FUZZ_CHECK(read_field(csv.data, csv.len, &pos, &back) == 0);
@@ -87,7 +88,7 @@ static void check_field(const char *value, size_t len)
 	struct buf csv = BUF_INIT, back = BUF_INIT;
 	size_t pos = 0;
 
-	format_csv_field(&csv, value, len);
+	csv_field(&csv, value, len);
 	if (needs_quotes(value, len)) {
 		FUZZ_CHECK(csv.len >= len + 2);
 		FUZZ_CHECK(csv.data[0] == '"' && csv.data[csv.len - 1] == '"');
@@ -156,9 +157,9 @@ static void check_row(const char *data, size_t size)
 		if (i)
 			buf_addch(&want, ',');
 		if (v[i].is_number)
-			format_csv_field(&want, v[i].text, v[i].len);
+			csv_field(&want, v[i].text, v[i].len);
 		else if (!v[i].is_null)
-			format_csv_quoted(&want, v[i].text, v[i].len);
+			csv_quoted(&want, v[i].text, v[i].len);
 	}
 	buf_addch(&want, '\n');
 

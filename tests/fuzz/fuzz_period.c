@@ -14,7 +14,7 @@
 #include <errno.h>
 #include <string.h>
 
-#include "clock.h"
+#include "base/clock.h"
 #include "fuzz.h"
 #include "period.h"
 

@@ -18,8 +18,8 @@
 #include <string.h>
 
 #include "fuzz.h"
-#include "http.h"
-#include "s3_int.h"
+#include "s3/http.h"
+#include "s3/s3_i.h"
 
 #define FIELD_OK(array) (memchr((array), '\0', sizeof(array)) != NULL)
 

@@ -1,4 +1,4 @@
-"""The S3 client (exporter/s3.c, exporter/http.c) through tests/tools/s3put,
+"""The S3 client (exporter/s3/s3.c, exporter/s3/http.c) through tests/tools/s3put,
 against a real radosgw on loopback and against a loopback listener that records
 what is sent.
 

@@ -30,9 +30,9 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "http.h"
-#include "log.h"
-#include "s3.h"
+#include "s3/http.h"
+#include "base/log.h"
+#include "s3/s3.h"
 
 static volatile int cancel;
 static long cancel_after_ms = -1;

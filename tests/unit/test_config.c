@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "check.h"
+#include "base/clock.h"
 #include "config.h"
 
 struct parse_case {
@@ -133,7 +134,7 @@ static void test_names(void)
 		{"2000-02-29", 1}, {"1900-02-29", 0},
 	};
 	for (size_t i = 0; i < sizeof(dates) / sizeof(dates[0]); i++)
-		CHECK_INT(config_valid_date(dates[i].s), dates[i].ok);
+		CHECK_INT(clock_valid_date(dates[i].s), dates[i].ok);
 
 	CHECK(config_valid_team_id("7f1c9d2e-0b7a", 13));
 	CHECK(config_valid_team_id("\xc3\xa9quipe", 7));

@@ -8,8 +8,9 @@
 #include <unistd.h>
 
 #include "check.h"
-#include "format.h"
-#include "sink.h"
+#include "base/csv.h"
+#include "data/format.h"
+#include "data/sink.h"
 
 #define N 3
 
@@ -163,11 +164,11 @@ static void test_header_and_fields(void)
 	free(got);
 	fclose(f);
 
-	format_csv_field(&b, "plain", 5);
-	format_csv_field(&b, "x\ry", 3);
-	format_csv_quoted(&b, "plain", 5);
-	format_csv_quoted(&b, "", 0);
-	format_csv_quoted(&b, "a\"\"b", 4);
+	csv_field(&b, "plain", 5);
+	csv_field(&b, "x\ry", 3);
+	csv_quoted(&b, "plain", 5);
+	csv_quoted(&b, "", 0);
+	csv_quoted(&b, "a\"\"b", 4);
 	buf_addch(&b, '\0');
 	CHECK_STR(b.data, "plain\"x\ry\"\"plain\"\"\"\"a\"\"\"\"b\"");
 	buf_release(&b);

@@ -9,7 +9,7 @@
 #include <string.h>
 
 #include "check.h"
-#include "clock.h"
+#include "base/clock.h"
 #include "period.h"
 
 #define TODAY INT64_C(1736899200) /* 2025-01-15T00:00:00Z */

@@ -15,8 +15,8 @@
 #include <unistd.h>
 
 #include "check.h"
-#include "queue.h"
-#include "state.h"
+#include "db/queue.h"
+#include "db/state.h"
 
 #define V1 "1111111111111111111111111111111111111111111111111111111111111111"
 #define V2 "2222222222222222222222222222222222222222222222222222222222222222"

@@ -3,13 +3,13 @@
  * slot), what a scheduled run exports (daily, hourly with its first slot
  * of the day, catch-up after downtime, the span bound), what a resume
  * treats as covered, and a small simulated scheduler that strings them
- * together the way gateway_runs.c does.
+ * together the way exporter/scheduler.c does.
  */
 #include <stdint.h>
 #include <string.h>
 
 #include "check.h"
-#include "clock.h"
+#include "base/clock.h"
 #include "schedule.h"
 
 #define DAILY SCHEDULE_DAILY
@@ -210,7 +210,7 @@ static void test_covered_at_resume(void)
 }
 
 /*
- * A simulated scheduler, as gateway_runs.c drives these functions: every
+ * A simulated scheduler, as exporter/scheduler.c drives these functions: every
  * tick, a due clock makes one run (slot = the latest slot, period from the
  * last day a successful scheduled run covered) and moves to the next slot
  * after now.  Pause stops ticks from running it; resume keeps the phase and

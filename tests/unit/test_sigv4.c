@@ -15,7 +15,7 @@
  * working directory.  Without ../shared, parts 1 and 2 are skipped with a
  * message; without /usr/bin/python3 or botocore, part 3 exits 77.
  */
-#include "sigv4.h"
+#include "s3/sigv4.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -27,7 +27,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "buf.h"
+#include "base/buf.h"
 #include "check.h"
 
 #define SHARED_SIGV4 "../shared/sigv4"

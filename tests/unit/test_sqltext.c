@@ -10,7 +10,7 @@
 #include <string.h>
 
 #include "check.h"
-#include "sqltext.h"
+#include "data/sqltext.h"
 
 static sqlite3 *db;
 static sqlite3_stmt *cast_real, *cast_int;
