@@ -26,6 +26,7 @@
 #include "dests.h"
 #include "files.h"
 #include "gw_i.h"
+#include "s3/http.h"
 #include "scheduler.h"
 #include "sync.h"
 #include "vault.h"
@@ -70,6 +71,23 @@ static int keep_unsent(void *ctx, const char *sha)
 	struct gw *gw = ctx;
 
 	return queue_needs(gw->state, sha) != 0;
+}
+
+int gw_global_init(void)
+{
+	return http_global_init() < 0 ? -EIO : 0;
+}
+
+void gw_global_cleanup(void)
+{
+	http_global_cleanup();
+}
+
+int gw_lock_state(const char *path, struct buf *err)
+{
+	int fd = state_lock(path, err);
+
+	return fd < 0 ? fd : 0;
 }
 
 int gw_open(const struct gw_options *o, struct gw **out, struct buf *err)

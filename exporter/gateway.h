@@ -80,6 +80,20 @@ enum gw_control {
 };
 
 /*
+ * Process-wide set-up of the libraries the exporter uses (libcurl), once
+ * before any thread starts; and its undoing, last.  0 or -EIO.
+ */
+int gw_global_init(void);
+void gw_global_cleanup(void);
+
+/*
+ * Takes the lock that lets one daemon own the state database at path (a
+ * flock, kept across fork, held until exit).  -EBUSY with a message in
+ * err when another daemon has it.
+ */
+int gw_lock_state(const char *path, struct buf *err);
+
+/*
  * Opens everything (source, state, key file, cache).  Creates the state
  * database and the key file on first use.  On failure returns a negative
  * errno with a message for the user in err.

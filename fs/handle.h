@@ -24,7 +24,7 @@
 #include <pthread.h>
 #include <stdint.h>
 
-#include "buf.h"
+#include "base/buf.h"
 #include "gateway.h"
 
 enum fs_handle_kind {

@@ -22,11 +22,9 @@
 
 #include "base/buf.h"
 #include "base/clock.h"
+#include "base/log.h"
 #include "fs.h"
 #include "gateway.h"
-#include "s3/http.h"
-#include "base/log.h"
-#include "db/state.h"
 
 struct options {
 	char *source;
@@ -392,7 +390,7 @@ int main(int argc, char *argv[])
 	struct gw *check = NULL;
 	int ret = 1, mounted = 0;
 
-	if (http_global_init() < 0) {
+	if (gw_global_init() < 0) {
 		fprintf(stderr, "warehousefs: cannot initialise libcurl\n");
 		return 1;
 	}
@@ -454,7 +452,7 @@ int main(int argc, char *argv[])
 	log_init(0, cmd.debug ? LOG_LEVEL_DEBUG : parse_level(o.log_level));
 
 	/* One daemon per state database; the flock survives daemonizing. */
-	if (state_lock(o.state, &err) < 0) {
+	if (gw_lock_state(o.state, &err) < 0) {
 		fprintf(stderr, "warehousefs: %s\n", buf_str(&err));
 		goto out;
 	}
@@ -537,6 +535,6 @@ out:
 	free(o.ca_bundle);
 	free(o.resolve);
 	free(o.test_now);
-	http_global_cleanup();
+	gw_global_cleanup();
 	return ret;
 }

@@ -209,8 +209,13 @@ static int finish_one(struct state *st, sqlite3_stmt *row, int64_t now,
 		result = "failed";
 	else if (failed || had_error)
 		result = "partial";
+	/*
+	 * now was read before this pass; a run may have started since (the
+	 * test clock runs fast): it never finishes before it started.
+	 */
 	ret = state_run(st, 0, "finish run",
-			"UPDATE runs SET status = 'done', result = ?2, finished_at = ?3, "
+			"UPDATE runs SET status = 'done', result = ?2, finished_at = "
+			"MAX(?3, COALESCE(started_at, created_at)), "
 			"error = COALESCE(error, (SELECT error FROM uploads WHERE run_id = ?1 "
 			"AND state = 'failed' LIMIT 1)) WHERE id = ?1 "
 			"RETURNING COALESCE(error, note), finished_at - COALESCE(started_at, "
