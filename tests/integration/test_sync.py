@@ -765,3 +765,42 @@ def test_throughput_figures(rgw, tmp_path, mount_factory):
         f.write(text)
     print(text)
 
+
+
+# ------------------------------------------------------------------ xattr copies
+
+def test_xattr_preserving_copies_of_uploaded_files(rgw, tmp_path, source_factory,
+                                                   mount_factory):
+    """Once uploaded, a file lists and gives all four attributes, and
+    rsync -aX / cp -a --preserve=xattr copy them (issue: rsync -aX exited 23)."""
+    m = start(mount_factory, source_factory())
+    prefix = "xattr-copies/"
+    m.mkdest("x", "*", **settings(rgw, prefix))
+    src = m.path("x")
+    files = sorted(os.path.relpath(os.path.join(d, n), src)
+                   for d, _, names in os.walk(src) for n in names)
+    assert len(files) >= 6
+    for f in files:
+        read_bytes(os.path.join(src, f))  # reading exports it
+    sync(m, "x")
+    for f in files:
+        p = os.path.join(src, f)
+        assert sorted(os.listxattr(p)) == sorted(
+            f"user.warehousefs.{n}" for n in ("sync", "sha256", "etag", "uploaded_at"))
+        assert os.getxattr(p, "user.warehousefs.sync") == b"uploaded"
+        assert ISO8601.match(os.getxattr(p, "user.warehousefs.uploaded_at").decode())
+        etag = os.getxattr(p, "user.warehousefs.etag").decode().strip('"')
+        assert etag == hashlib.md5(read_bytes(p)).hexdigest()
+    dump = subprocess.run(["getfattr", "--absolute-names", "-R", "-d", "-m", "-", src],
+                          capture_output=True, text=True, timeout=60)
+    assert dump.returncode == 0 and dump.stderr == "", dump.stderr
+    assert dump.stdout.count("user.warehousefs.etag=") == len(files)
+    for tool, argv in (("rsync", ["rsync", "-aX", src + "/", str(tmp_path / "rsync")]),
+                       ("cp", ["cp", "-a", "--preserve=xattr", src, str(tmp_path / "cp")])):
+        p = subprocess.run(argv, capture_output=True, text=True, timeout=120)
+        assert p.returncode == 0, f"{tool}: {p.stderr}"
+        for f in files:
+            out = str(tmp_path / tool / f)
+            assert read_bytes(out) == read_bytes(os.path.join(src, f))
+            for name in ("user.warehousefs.etag", "user.warehousefs.uploaded_at"):
+                assert os.getxattr(out, name) == os.getxattr(os.path.join(src, f), name)
