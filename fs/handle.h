@@ -45,7 +45,8 @@ struct fs_handle {
 	pthread_mutex_t lock;
 	int wrote;          /* input arrived (a touch is an open-close without) */
 	int acted;          /* a touch acted at setattr: the close does not */
-	struct buf data;    /* control: content snapshot for reads; dir: names */
+	struct buf data;    /* control: content snapshot, fixed at open (read
+			     * without the lock); dir: names */
 	struct buf input;   /* written input not yet applied (may hold a secret) */
 	int failed;         /* input refused: close reports EINVAL, applies nothing */
 	size_t nnames;      /* dir: names in data */

@@ -659,13 +659,25 @@ static void fs_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		fuse_reply_data(req, &bv, FUSE_BUF_SPLICE_MOVE);
 		return;
 	}
-	pthread_mutex_lock(&h->lock);
+	/*
+	 * The snapshot is fixed at open.  Once the reply is written, RELEASE
+	 * may free the handle on another thread while writev() is still
+	 * returning here (sanitizers check its buffers after the call), so
+	 * the reply goes from a copy of this request's own.
+	 */
 	size_t len = h->data.len;
 	size_t n = off >= 0 && (size_t)off < len ? len - (size_t)off : 0;
 	if (n > size)
 		n = size;
-	fuse_reply_buf(req, n ? h->data.data + off : NULL, n);
-	pthread_mutex_unlock(&h->lock);
+	char *copy = malloc(n ? n : 1);
+	if (!copy) {
+		fuse_reply_err(req, ENOMEM);
+		return;
+	}
+	if (n)
+		memcpy(copy, h->data.data + off, n);
+	fuse_reply_buf(req, copy, n);
+	free(copy);
 }
 
 static void fs_write(fuse_req_t req, fuse_ino_t ino, const char *data, size_t size,
