@@ -161,6 +161,15 @@ int gw_team_visible(const struct dest_view *v, const char *team)
 	return strcmp(v->team_id, "*") == 0 || strcmp(v->team_id, team) == 0;
 }
 
+int gw_team_view(struct gw *gw, const char *dest, const char *team, struct dest_view *v)
+{
+	int ret = gw_dest_view(gw, dest, v);
+
+	if (!ret && !gw_team_visible(v, team))
+		ret = -ENOENT;
+	return ret;
+}
+
 /* Calls fn(ctx, file name) for each dataset of the destination. */
 int gw_each_file(const struct dest_view *v,
 			  int (*fn)(void *ctx, const struct dataset *ds, const char *name),

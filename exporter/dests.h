@@ -39,6 +39,12 @@ void gw_dest_set_paused(struct gw *gw, int64_t dest_id, int paused);
 int gw_team_visible(const struct dest_view *v, const char *team);
 
 /*
+ * gw_dest_view() of a destination that exports team: 0, or -ENOENT when
+ * there is no such destination or it does not export that team.
+ */
+int gw_team_view(struct gw *gw, const char *dest, const char *team, struct dest_view *v);
+
+/*
  * Calls fn with each data file a date directory of the destination holds:
  * its dataset and its file name (dataset name + the format's extension),
  * in the order of the datasets setting.  A non-zero return stops.

@@ -249,11 +249,11 @@ int gw_file_version(struct gw *gw, const char *dest, const char *team,
 	struct dest_view v;
 	struct gw_file *f = NULL;
 	int64_t day;
-	int ret = gw_dest_view(gw, dest, &v);
+	int ret = gw_team_view(gw, dest, team, &v);
 
 	if (ret)
 		return ret;
-	if (!gw_team_visible(&v, team) || clock_parse_date(date, &day) < 0)
+	if (clock_parse_date(date, &day) < 0)
 		return -ENOENT;
 	struct find_ctx fc = {name, NULL};
 	gw_each_file(&v, find_one, &fc);

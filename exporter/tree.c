@@ -206,12 +206,10 @@ int gw_list_teams(struct gw *gw, const char *dest, gw_name_fn fn, void *ctx)
 int gw_team_stat(struct gw *gw, const char *dest, const char *team, struct gw_attr *a)
 {
 	struct dest_view v;
-	int ret = gw_dest_view(gw, dest, &v);
+	int ret = gw_team_view(gw, dest, team, &v);
 
 	if (ret)
 		return ret;
-	if (!gw_team_visible(&v, team))
-		return -ENOENT;
 	ret = source_team_exists(gw->src, team);
 	if (ret < 0)
 		return ret;
@@ -225,12 +223,10 @@ int gw_list_dates(struct gw *gw, const char *dest, const char *team, gw_name_fn 
 		  void *ctx)
 {
 	struct dest_view v;
-	int ret = gw_dest_view(gw, dest, &v);
+	int ret = gw_team_view(gw, dest, team, &v);
 
 	if (ret)
 		return ret;
-	if (!gw_team_visible(&v, team))
-		return -ENOENT;
 	uint64_t gen = source_generation(gw->src);
 	struct date_filter f = {fn, ctx, BUF_INIT, 0};
 	ret = source_list_dates(gw->src, team, pass_valid_date, &f);
@@ -254,11 +250,11 @@ int gw_date_stat(struct gw *gw, const char *dest, const char *team, const char *
 {
 	struct dest_view v;
 	int64_t day;
-	int ret = gw_dest_view(gw, dest, &v);
+	int ret = gw_team_view(gw, dest, team, &v);
 
 	if (ret)
 		return ret;
-	if (!gw_team_visible(&v, team) || clock_parse_date(date, &day) < 0)
+	if (clock_parse_date(date, &day) < 0)
 		return -ENOENT;
 	ret = cached_date(gw, team, date, source_generation(gw->src));
 	if (ret < 0)
