@@ -101,15 +101,12 @@ struct fs_inode *fs_inodes_ref(struct fs_inodes *t, const struct fs_inode *paren
 {
 	size_t nlen = strlen(name);
 	size_t len = parent->pathlen + (parent->pathlen ? 1 : 0) + nlen;
-	char stack[1024];
-	char *path = len <= sizeof(stack) ? stack : malloc(len);
+	/* FS_MAX_DEPTH names of FS_NAME_MAX bytes and their separators fit. */
+	char path[FS_MAX_DEPTH * (FS_NAME_MAX + 1)];
 	struct fs_inode *n;
 
-	if (!path || parent->depth == FS_MAX_DEPTH) {
-		if (path != stack)
-			free(path);
+	if (len > sizeof(path) || parent->depth == FS_MAX_DEPTH)
 		return NULL;
-	}
 	memcpy(path, parent->path, parent->pathlen);
 	if (parent->pathlen)
 		path[parent->pathlen] = '\0';
@@ -127,25 +124,12 @@ struct fs_inode *fs_inodes_ref(struct fs_inodes *t, const struct fs_inode *paren
 	if (n)
 		n->nlookup++;
 	pthread_mutex_unlock(&t->lock);
-	if (path != stack)
-		free(path);
 	return n;
 }
 
 uint64_t fs_inode_child_ino(const struct fs_inode *parent, const char *name)
 {
-	uint64_t h = fs_path_ino(parent->path, parent->pathlen);
-	size_t nlen = strlen(name);
-	char stack[1024];
-
-	if (parent->pathlen + 1 + nlen > sizeof(stack))
-		return h;
-	memcpy(stack, parent->path, parent->pathlen);
-	size_t len = parent->pathlen;
-	if (len)
-		stack[len++] = '\0';
-	memcpy(stack + len, name, nlen);
-	return fs_path_ino(stack, len + nlen);
+	return fs_path_child_ino(parent->path, parent->pathlen, name);
 }
 
 void fs_inodes_forget(struct fs_inodes *t, fuse_ino_t ino, uint64_t n)

@@ -39,16 +39,34 @@ int fs_path_child(enum fs_kind parent, const char *name, int *which)
 	}
 }
 
-uint64_t fs_path_ino(const char *path, size_t len)
-{
-	uint64_t h = 14695981039346656037ULL;
+#define FNV_BASIS 14695981039346656037ULL
 
-	if (len == 0)
-		return 1;
+/* FNV-1a over len bytes, from h on; a NUL counts as the '/' it stands for. */
+static uint64_t fnv1a(uint64_t h, const char *s, size_t len)
+{
 	for (size_t i = 0; i < len; i++) {
-		h ^= path[i] ? (unsigned char)path[i] : '/';
+		h ^= s[i] ? (unsigned char)s[i] : '/';
 		h *= 1099511628211ULL;
 	}
-	/* 0 is no inode, 1 the root: both stay free (a 2^-63 chance each). */
+	return h;
+}
+
+/* 0 is no inode, 1 the root: both stay free (a 2^-63 chance each). */
+static uint64_t ino_of(uint64_t h)
+{
 	return h > 1 ? h : h + 2;
+}
+
+uint64_t fs_path_ino(const char *path, size_t len)
+{
+	return len ? ino_of(fnv1a(FNV_BASIS, path, len)) : 1;
+}
+
+uint64_t fs_path_child_ino(const char *path, size_t len, const char *name)
+{
+	uint64_t h = fnv1a(FNV_BASIS, path, len);
+
+	if (len)
+		h = fnv1a(h, "/", 1);
+	return ino_of(fnv1a(h, name, strlen(name)));
 }

@@ -50,4 +50,7 @@ int fs_path_is_dir(enum fs_kind kind);
  */
 uint64_t fs_path_ino(const char *path, size_t len);
 
+/* The inode number of the entry called name in the directory at path. */
+uint64_t fs_path_child_ino(const char *path, size_t len, const char *name);
+
 #endif

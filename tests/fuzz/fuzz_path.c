@@ -11,7 +11,8 @@
  *   - an accepted name is of the kind one level down, and names a control
  *     or root file exactly when the gateway finds it as one;
  *   - inode numbers are never 0 or 1 below the root and depend only on
- *     the path: equal for equal paths, as joined with '/'.
+ *     the path: equal for equal paths, as joined with '/', and a child's
+ *     number from its parent's path is the whole path's.
  */
 #include <errno.h>
 #include <string.h>
@@ -78,6 +79,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	uint64_t ino = fs_path_ino(name, len);
 	FUZZ_CHECK(ino == fs_path_ino(joined, len));
 	FUZZ_CHECK(len == 0 ? ino == 1 : ino > 1);
+	/* A child's number from its parent's path is the whole path's. */
+	const char *slash = strrchr(joined, '/');
+	if (slash && slash > joined)
+		FUZZ_CHECK(fs_path_child_ino(name, (size_t)(slash - joined), slash + 1) == ino);
+	else if (!slash && len)
+		FUZZ_CHECK(fs_path_child_ino("", 0, joined) == ino);
 
 	free(joined);
 	free(name);
